@@ -1,0 +1,147 @@
+"""Input streams: where the architectures of a sweep come from, read lazily in chunks.
+
+Every source is deterministic given its description (so a rerun sees the same stream and can
+skip what is already done) and never materialises more than one chunk, except sampling, which
+draws ``n`` distinct architectures up front.
+"""
+from __future__ import annotations
+
+import itertools
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable, Iterator
+
+import numpy as np
+
+from spaces import Space
+
+MSGPACK_MAX_ITEM_BYTES = 1 << 20  # one encoding of a msgpack stream may not exceed 1 MiB
+
+
+class InputSource:
+    """A deterministic stream of items (int encodings, bytes encodings or strings)."""
+
+    def chunks(self, space: Space, size: int) -> Iterator[Any]:
+        raise NotImplementedError
+
+    def describe(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+
+def _batched(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
+    it = iter(items)
+    while chunk := list(itertools.islice(it, size)):
+        yield chunk
+
+
+def _as_array_if_ints(chunk: list[Any]) -> Any:
+    if chunk and all(isinstance(x, (int, np.integer)) and not isinstance(x, bool) for x in chunk):
+        return np.asarray(chunk, dtype=np.int64)
+    return chunk
+
+
+@dataclass(frozen=True)
+class EnumerateAll(InputSource):
+    """Every architecture of a finite space, in encoding order."""
+
+    def chunks(self, space: Space, size: int) -> Iterator[Any]:
+        if space.size is not None and isinstance(space.encode(next(space.enumerate())), int):
+            for start in range(0, space.size, size):
+                yield np.arange(start, min(start + size, space.size), dtype=np.int64)
+            return
+        for chunk in _batched(space.enumerate(), size):
+            yield _as_array_if_ints([space.encode(a) for a in chunk])
+
+    def describe(self) -> dict[str, Any]:
+        return {"kind": "all"}
+
+
+@dataclass(frozen=True)
+class Sample(InputSource):
+    """``n`` distinct architectures drawn uniformly with ``seed``."""
+
+    n: int
+    seed: int = 0
+
+    def chunks(self, space: Space, size: int) -> Iterator[Any]:
+        archs = space.sample(self.n, np.random.default_rng(self.seed))
+        for chunk in _batched(archs, size):
+            yield _as_array_if_ints([space.encode(a) for a in chunk])
+
+    def describe(self) -> dict[str, Any]:
+        return {"kind": "sample", "n": self.n, "seed": self.seed}
+
+
+@dataclass(frozen=True)
+class FromFile(InputSource):
+    """Architectures from a file.
+
+    - ``.parquet`` / ``.csv``: column ``arch`` (strings in the space's form, or int encodings).
+    - ``.msgpack``: a stream of msgpack objects, each an encoding (int or bytes) or a string;
+      unpacked with size limits so a corrupt file cannot exhaust memory.
+    - anything else: text, one architecture per line in the space's string form; blank lines
+      are skipped, every other line is one input item (a bad one becomes an ``invalid`` row).
+    """
+
+    path: str
+    column: str = "arch"
+
+    def chunks(self, space: Space, size: int) -> Iterator[Any]:
+        path = Path(self.path)
+        suffix = path.suffix.lower()
+        if suffix in (".parquet", ".pq"):
+            import pyarrow.parquet as pq
+
+            pf = pq.ParquetFile(path)
+            if self.column not in pf.schema_arrow.names:
+                raise ValueError(f"{path} has no column {self.column!r}; columns: {pf.schema_arrow.names}")
+            for batch in pf.iter_batches(batch_size=size, columns=[self.column]):
+                yield _as_array_if_ints(batch.column(0).to_pylist())
+        elif suffix == ".csv":
+            import pyarrow.csv as pcsv
+
+            reader = pcsv.open_csv(path, read_options=pcsv.ReadOptions(block_size=1 << 20))
+            if self.column not in reader.schema.names:
+                raise ValueError(f"{path} has no column {self.column!r}; columns: {reader.schema.names}")
+            pending: list[Any] = []
+            for batch in reader:
+                pending.extend(batch.column(self.column).to_pylist())
+                while len(pending) >= size:
+                    yield _as_array_if_ints(pending[:size])
+                    pending = pending[size:]
+            if pending:
+                yield _as_array_if_ints(pending)
+        elif suffix in (".msgpack", ".mpk"):
+            import msgpack
+
+            with open(path, "rb") as fh:
+                unpacker = msgpack.Unpacker(fh, raw=False, max_buffer_size=MSGPACK_MAX_ITEM_BYTES,
+                                            max_bin_len=MSGPACK_MAX_ITEM_BYTES, max_str_len=MSGPACK_MAX_ITEM_BYTES,
+                                            max_array_len=4096, max_map_len=0)
+                yield from (_as_array_if_ints(c) for c in _batched(unpacker, size))
+        else:
+            with open(path, encoding="utf-8", errors="replace") as fh:
+                lines = (line.strip() for line in fh)
+                yield from _batched((line for line in lines if line), size)
+
+    def describe(self) -> dict[str, Any]:
+        st = os.stat(self.path)
+        return {"kind": "file", "path": os.path.abspath(self.path), "column": self.column,
+                "bytes": st.st_size, "mtime_ns": st.st_mtime_ns}
+
+
+@dataclass(frozen=True)
+class FromIterable(InputSource):
+    """Items from a Python iterable (Python API). ``name`` identifies it for resuming."""
+
+    items: Any
+    name: str = "iterable"
+
+    def chunks(self, space: Space, size: int) -> Iterator[Any]:
+        src = self.items() if callable(self.items) else self.items
+        for chunk in _batched(src, size):
+            yield _as_array_if_ints(chunk)
+
+    def describe(self) -> dict[str, Any]:
+        return {"kind": "iterable", "name": self.name}

@@ -1,0 +1,160 @@
+"""Streams work batches through a pool of scorer actors with bounded in-flight work.
+
+``ray.util.ActorPool`` submits its whole input up front and drops dead actors; this scheduler
+keeps at most ``max_in_flight`` batches per actor (backpressure: the input is pulled only as
+results come back), retries a batch whose actor died, splits a batch that fails twice until the
+architecture that kills workers is isolated (it alone gets error rows), and replaces actors that
+stay dead.
+"""
+from __future__ import annotations
+
+import logging
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterator
+
+import pyarrow as pa
+import ray
+from ray.exceptions import GetTimeoutError, RayActorError, RayError
+
+from .schema import table_from_ipc
+from .scoring import WorkBatch
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class _Task:
+    batch: WorkBatch
+    attempts: int = 0
+
+
+@dataclass
+class StreamStats:
+    batches: int = 0
+    items: int = 0
+    retried: int = 0
+    split: int = 0
+    isolated: int = 0
+    actors_replaced: int = 0
+
+
+@dataclass
+class _OpenBatch:
+    remaining: int
+    tables: list[tuple[int, pa.Table]] = field(default_factory=list)
+
+
+class Scheduler:
+    """Runs batches on actors made by ``make_actor``; see the module docstring."""
+
+    def __init__(self, make_actor: Callable[[], Any], n_actors: int, max_in_flight: int = 2,
+                 max_replacements: int = 8, ping_timeout_s: float = 300.0) -> None:
+        if n_actors < 1 or max_in_flight < 1:
+            raise ValueError("need at least one actor and one batch in flight per actor")
+        self.make_actor = make_actor
+        self.actors = [make_actor() for _ in range(n_actors)]
+        self.max_in_flight = max_in_flight
+        self.max_replacements = max_replacements
+        self.ping_timeout_s = ping_timeout_s
+        self.stats = StreamStats()
+
+    def run(self, batches: Iterator[WorkBatch], on_done: Callable[[int, pa.Table], None],
+            failure_rows: Callable[[WorkBatch, str], pa.Table],
+            on_progress: Callable[[int], None] | None = None) -> StreamStats:
+        """Score every batch; ``on_done(batch_id, table)`` is called once per input batch."""
+        queue: deque[_Task] = deque()
+        pending: dict[Any, tuple[int, _Task]] = {}
+        load = [0] * len(self.actors)
+        open_batches: dict[int, _OpenBatch] = {}
+        source = iter(batches)
+        exhausted = False
+
+        def finish(task: _Task, table: pa.Table) -> None:
+            entry = open_batches[task.batch.batch_id]
+            entry.tables.append((task.batch.first_index, table))
+            entry.remaining -= 1
+            if on_progress:
+                on_progress(len(task.batch))
+            if entry.remaining == 0:
+                del open_batches[task.batch.batch_id]
+                tables = [t for _, t in sorted(entry.tables, key=lambda x: x[0])]
+                self.stats.batches += 1
+                on_done(task.batch.batch_id, tables[0] if len(tables) == 1 else pa.concat_tables(tables))
+
+        while True:
+            # fill free slots, retries first, then fresh input (pulled lazily: backpressure)
+            for a in range(len(self.actors)):
+                while load[a] < self.max_in_flight:
+                    if queue:
+                        task = queue.popleft()
+                    elif not exhausted:
+                        try:
+                            batch = next(source)
+                        except StopIteration:
+                            exhausted = True
+                            break
+                        task = _Task(batch)
+                        open_batches[batch.batch_id] = _OpenBatch(remaining=1)
+                        self.stats.items += len(batch)
+                    else:
+                        break
+                    pending[self.actors[a].score.remote(task.batch)] = (a, task)
+                    load[a] += 1
+            if not pending:
+                break
+            ready, _ = ray.wait(list(pending), num_returns=1)
+            for ref in ready:
+                a, task = pending.pop(ref)
+                load[a] -= 1
+                try:
+                    table = table_from_ipc(ray.get(ref))
+                except RayError as exc:
+                    self._failed(a, task, exc, queue, open_batches, finish, failure_rows)
+                else:
+                    finish(task, table)
+        return self.stats
+
+    def _failed(self, a: int, task: _Task, exc: Exception, queue: deque[_Task],
+                open_batches: dict[int, _OpenBatch], finish: Callable[[_Task, pa.Table], None],
+                failure_rows: Callable[[WorkBatch, str], pa.Table]) -> None:
+        reason = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+        log.warning("batch %d (%d items) failed on actor %d: %s", task.batch.batch_id, len(task.batch), a, reason)
+        if isinstance(exc, RayActorError):
+            self._ensure_alive(a)
+        if task.attempts == 0:
+            self.stats.retried += 1
+            queue.append(_Task(task.batch, 1))
+        elif len(task.batch) > 1:
+            self.stats.split += 1
+            left, right = task.batch.split()
+            open_batches[task.batch.batch_id].remaining += 1
+            queue.extend([_Task(left, 1), _Task(right, 1)])
+        else:
+            self.stats.isolated += 1
+            finish(task, failure_rows(task.batch, f"scoring this architecture failed its worker twice: {reason}"))
+
+    def _ensure_alive(self, a: int) -> None:
+        """Wait for Ray's restart of actor ``a``; replace it if it stays dead."""
+        try:
+            ray.get(self.actors[a].ping.remote(), timeout=self.ping_timeout_s)
+            return
+        except (RayError, GetTimeoutError):
+            pass
+        if self.stats.actors_replaced >= self.max_replacements:
+            raise RuntimeError(f"scorer actors died and were replaced {self.stats.actors_replaced} times; "
+                               "giving up (see the actor logs for the cause)")
+        self.stats.actors_replaced += 1
+        log.warning("actor %d is dead; starting a replacement", a)
+        try:
+            ray.kill(self.actors[a], no_restart=True)
+        except RayError:
+            pass
+        self.actors[a] = self.make_actor()
+
+    def shutdown(self) -> None:
+        for actor in self.actors:
+            try:
+                ray.kill(actor, no_restart=True)
+            except RayError:
+                pass

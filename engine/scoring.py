@@ -1,0 +1,181 @@
+"""Scoring one batch of work into result rows, with no Ray involved.
+
+The Ray actor (:mod:`engine.actors`) wraps a :class:`Scorer`; tests and the overhead benchmark
+call it directly. Everything an estimator or a bad input can throw becomes a row with a status
+and a message here: nothing is swallowed and nothing stops the batch.
+"""
+from __future__ import annotations
+
+import os
+import socket
+import time
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+import msgpack
+import numpy as np
+import pyarrow as pa
+
+from estimators import ScoringContext, get_estimator, groups_of
+from estimators.base import describe_exception
+from spaces import Space, get_space
+
+from .schema import RESULT_SCHEMA, STATUS_ERROR, STATUS_INVALID, STATUS_NONFINITE, STATUS_OK, VERSION
+
+
+@dataclass(frozen=True)
+class WorkBatch:
+    """A slice of the input stream: items (encodings or strings) scored under one seed."""
+
+    batch_id: int
+    seed: int
+    items: Any  # np.ndarray of int encodings, or a list of str / int / bytes
+    first_index: int  # input_index of items[0]
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def split(self) -> tuple["WorkBatch", "WorkBatch"]:
+        half = len(self.items) // 2
+        return (WorkBatch(self.batch_id, self.seed, self.items[:half], self.first_index),
+                WorkBatch(self.batch_id, self.seed, self.items[half:], self.first_index + half))
+
+
+@dataclass(frozen=True)
+class ScoringPlan:
+    """Everything a worker needs to build its scorer; small and picklable."""
+
+    space: str
+    estimators: tuple[str, ...]
+    macro: dict[str, Any] = field(default_factory=dict)
+    estimator_config: dict[str, dict[str, Any]] = field(default_factory=dict)
+    data: str | None = None  # batch source spec, e.g. "synthetic" or "fashion-mnist:/path"
+    batch_size: int = 64     # images per data batch (zero-shot estimators)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"space": self.space, "estimators": list(self.estimators), "macro": self.macro,
+                "estimator_config": self.estimator_config, "data": self.data,
+                "data_batch_size": self.batch_size}
+
+
+_PACKER = msgpack.Packer()
+
+
+def pack_encoding(encoding: Any) -> bytes:
+    return _PACKER.pack(encoding)
+
+
+class RowBuilder:
+    """Turns scores, timings and failures of one batch into result rows (no estimators needed)."""
+
+    def __init__(self, space: Space, estimator_names: Sequence[str], worker: str) -> None:
+        self.space = space
+        self.estimator_names = tuple(estimator_names)
+        self.worker = worker
+
+    def rows(self, batch: WorkBatch, archs: Sequence[Any], errors: Sequence[str | None],
+              scores: np.ndarray, seconds: np.ndarray, messages: dict[tuple[int, int], str]) -> pa.Table:
+        n, n_est = len(archs), len(self.estimator_names)
+        valid = [a for a in archs if a is not None]
+        strings, hashes = self.space.describe_many(valid) if valid else ([], [])
+        encode, pack = self.space.encode, _PACKER.pack
+        encodings = [pack(encode(a)) for a in valid]
+        if len(valid) == n:
+            arch_col, hash_col, enc_col = strings, hashes, encodings
+        else:
+            arch_col, hash_col, enc_col = [], [], []
+            it = iter(zip(strings, hashes, encodings))
+            for item, arch in zip(batch.items, archs):
+                if arch is None:
+                    arch_col.append(item if isinstance(item, str) else repr(item))
+                    hash_col.append(None)
+                    enc_col.append(None)
+                else:
+                    s, h, c = next(it)
+                    arch_col.append(s)
+                    hash_col.append(h)
+                    enc_col.append(c)
+        # (item, estimator) matrices, flattened item-major
+        score = scores.T.copy()
+        status = np.full((n, n_est), STATUS_OK, dtype=object)
+        error = np.full((n, n_est), None, dtype=object)
+        for i, j in zip(*np.nonzero(~np.isfinite(score))):
+            status[i, j] = STATUS_NONFINITE
+            error[i, j] = f"{self.estimator_names[j]} returned {score[i, j]!r}"
+        for (e, i), message in messages.items():
+            status[i, e], error[i, e], score[i, e] = STATUS_ERROR, message, np.nan
+        for i, message in enumerate(errors):
+            if message is not None:
+                status[i, :], error[i, :] = STATUS_INVALID, message
+        total = n * n_est
+        columns = {
+            "space": pa.array([self.space.name] * total, pa.string()),
+            "arch": pa.array(np.repeat(np.array(arch_col, dtype=object), n_est), pa.string()),
+            "encoding": pa.array(np.repeat(np.array(enc_col, dtype=object), n_est), pa.binary()),
+            "hash": pa.array(np.repeat(np.array(hash_col, dtype=object), n_est), pa.string()),
+            "estimator": pa.array(list(self.estimator_names) * n, pa.string()),
+            "seed": pa.array(np.full(total, batch.seed, dtype=np.int64)),
+            "score": pa.array(score.ravel()),
+            "status": pa.array(status.ravel(), pa.string()),
+            "error": pa.array(error.ravel(), pa.string()),
+            "seconds": pa.array(seconds.T.ravel()),
+            "input_index": pa.array(np.repeat(np.arange(batch.first_index, batch.first_index + n, dtype=np.int64), n_est)),
+            "worker": pa.array([self.worker] * total, pa.string()),
+            "version": pa.array([VERSION] * total, pa.string()),
+        }
+        return pa.table(columns, schema=RESULT_SCHEMA)
+
+    def failure_rows(self, batch: WorkBatch, message: str) -> pa.Table:
+        """Error rows for a batch that could not be scored at all (e.g. it killed its worker)."""
+        archs, errors = self.space.decode_many(batch.items)
+        n, n_est = len(archs), len(self.estimator_names)
+        messages = {(e, i): message for e in range(n_est) for i in range(n)}
+        return self.rows(batch, archs, errors, np.full((n_est, n), np.nan), np.zeros((n_est, n)), messages)
+
+
+class Scorer:
+    """Holds a space, estimators, their groups and the data batch; scores :class:`WorkBatch` es."""
+
+    def __init__(self, plan: ScoringPlan, device: str = "cpu", worker: str | None = None) -> None:
+        self.plan = plan
+        self.space = get_space(plan.space)
+        macro = self.space.macro(**plan.macro)
+        self.estimators = [get_estimator(n, **plan.estimator_config.get(n, {})) for n in plan.estimators]
+        data = None
+        num_classes = getattr(macro, "num_classes", None)
+        if any(e.needs_data for e in self.estimators):
+            from .data import BatchCache
+
+            data = BatchCache(plan.data or "synthetic", plan.batch_size, macro, device)
+            num_classes = data.num_classes
+        self.ctx = ScoringContext(self.space, macro, device, data, num_classes)
+        self.groups = groups_of(self.estimators, self.ctx)
+        for group, _ in self.groups:
+            group.setup()
+        self.worker = worker or f"{socket.gethostname()}/{os.getpid()}/{device}"
+        self.rows = RowBuilder(self.space, plan.estimators, self.worker)
+
+    def score(self, batch: WorkBatch) -> pa.Table:
+        """Result rows for every (item, estimator) of ``batch``, in item-major order."""
+        archs, errors = self.space.decode_many(batch.items)
+        valid = [i for i, a in enumerate(archs) if a is not None]
+        valid_archs = [archs[i] for i in valid]
+        n, n_est = len(archs), len(self.estimators)
+        scores = np.full((n_est, n), np.nan)
+        seconds = np.zeros((n_est, n))
+        messages: dict[tuple[int, int], str] = {}
+        if valid_archs:
+            for group, positions in self.groups:
+                try:
+                    result = group.score(valid_archs, batch.seed)
+                except Exception as exc:  # a group bug must not lose the other groups' rows
+                    message = describe_exception(exc)
+                    messages.update(((e, i), message) for e in positions for i in valid)
+                    continue
+                scores[np.ix_(positions, valid)] = result.scores
+                seconds[np.ix_(positions, valid)] = result.seconds
+                messages.update(((positions[g], valid[j]), m) for (g, j), m in result.errors.items())
+        return self.rows.rows(batch, archs, errors, scores, seconds, messages)
+
+    def failure_rows(self, batch: WorkBatch, message: str) -> pa.Table:
+        return self.rows.failure_rows(batch, message)

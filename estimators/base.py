@@ -1,0 +1,130 @@
+"""What an estimator is: a named scorer with a direction, scored together with its peers.
+
+An estimator is a small, pure piece: given architectures (and, for data-dependent ones, a
+network and a batch) it returns one float per architecture. Devices, seeds, batching, timing,
+retries and output belong to the engine. Estimators that share work (one network build, one
+forward pass) declare the same :class:`EstimatorGroup`, which scores them together; a stateful
+estimator (a supernet or predictor checkpoint) loads its state in ``EstimatorGroup.setup``, once
+per worker.
+"""
+from __future__ import annotations
+
+import time
+import traceback
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Any, Callable, ClassVar, Hashable, Sequence
+
+import numpy as np
+
+from spaces import MacroConfig, Registry, Space
+
+ESTIMATORS: Registry[type["Estimator"]] = Registry("estimator")
+
+
+@dataclass
+class ScoringContext:
+    """What a worker gives every estimator group: the space, macro config, device and data."""
+
+    space: Space
+    macro: MacroConfig
+    device: str = "cpu"
+    #: ``data(seed) -> (inputs, targets)``: the fixed batch for a seed, as torch tensors on device.
+    data: Callable[[int], Any] | None = None
+    #: Number of classes of the data (for estimators whose formula depends on it).
+    num_classes: int | None = None
+
+
+@dataclass
+class GroupResult:
+    """Scores of E estimators for B architectures, and messages for the pairs that failed."""
+
+    scores: np.ndarray  # (E, B) float64
+    errors: dict[tuple[int, int], str]  # (estimator, arch) -> message, for those that failed
+    seconds: np.ndarray  # (E, B) float64: time attributed to each (estimator, arch)
+
+    @classmethod
+    def empty(cls, n_estimators: int, n_archs: int) -> "GroupResult":
+        return cls(np.full((n_estimators, n_archs), np.nan), {}, np.zeros((n_estimators, n_archs)))
+
+
+def describe_exception(exc: BaseException) -> str:
+    """One line naming the exception and where it was raised, for the output's error column."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    where = f" at {frames[-1].filename.rsplit('/', 1)[-1]}:{frames[-1].lineno}" if frames else ""
+    return f"{type(exc).__name__}: {exc}{where}"
+
+
+class EstimatorGroup(ABC):
+    """Scores several estimators of one kind together, sharing whatever they can."""
+
+    def __init__(self, estimators: Sequence["Estimator"], ctx: ScoringContext) -> None:
+        self.estimators = list(estimators)
+        self.ctx = ctx
+
+    def setup(self) -> None:
+        """Load state once per worker (checkpoints, tables). Default: nothing to load."""
+
+    @abstractmethod
+    def score(self, archs: Sequence[Hashable], seed: int) -> GroupResult:
+        """Score every architecture with every estimator of the group."""
+
+
+class VectorisedGroup(EstimatorGroup):
+    """Each estimator scores the whole batch at once; a failing batch is retried arch by arch."""
+
+    def score(self, archs: Sequence[Hashable], seed: int) -> GroupResult:
+        result = GroupResult.empty(len(self.estimators), len(archs))
+        for e, est in enumerate(self.estimators):
+            start = time.perf_counter()
+            try:
+                result.scores[e] = est.score_batch(archs, self.ctx, seed)
+                result.seconds[e] = (time.perf_counter() - start) / max(len(archs), 1)
+            except Exception:  # isolate the architecture(s) that fail
+                for b, arch in enumerate(archs):
+                    start = time.perf_counter()
+                    try:
+                        result.scores[e, b] = est.score_batch([arch], self.ctx, seed)[0]
+                    except Exception as exc:
+                        result.errors[e, b] = describe_exception(exc)
+                    result.seconds[e, b] = time.perf_counter() - start
+        return result
+
+
+class Estimator(ABC):
+    """A registered scorer. Subclasses set ``higher_is_better`` and implement ``score_batch``."""
+
+    name: ClassVar[str]
+    #: Direction: True when a higher score predicts a better architecture.
+    higher_is_better: ClassVar[bool] = True
+    #: The group that scores this estimator together with its peers.
+    group: ClassVar[type[EstimatorGroup]] = VectorisedGroup
+    #: Whether the estimator needs a data batch (the engine loads one only when some do).
+    needs_data: ClassVar[bool] = False
+
+    def __init__(self, **config: Any) -> None:
+        self.config = config
+
+    def score_batch(self, archs: Sequence[Hashable], ctx: ScoringContext, seed: int) -> np.ndarray:
+        """One float64 per architecture. Raise to mark the batch (then each arch) as failed."""
+        raise NotImplementedError(f"estimator {self.name!r} is scored by its group {self.group.__name__}")
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.config})"
+
+
+def get_estimator(name: str, **config: Any) -> Estimator:
+    """An instance of the registered estimator ``name``."""
+    return ESTIMATORS.get(name)(**config)
+
+
+def list_estimators() -> list[str]:
+    return ESTIMATORS.names()
+
+
+def groups_of(estimators: Sequence[Estimator], ctx: ScoringContext) -> list[tuple[EstimatorGroup, list[int]]]:
+    """Partition estimators by group, keeping each estimator's position in ``estimators``."""
+    by_group: dict[type[EstimatorGroup], list[int]] = {}
+    for i, est in enumerate(estimators):
+        by_group.setdefault(est.group, []).append(i)
+    return [(cls([estimators[i] for i in idx], ctx), idx) for cls, idx in by_group.items()]

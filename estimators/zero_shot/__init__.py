@@ -1,0 +1,1 @@
+"""Zero-shot proxies (see issue 3)."""

@@ -1,0 +1,143 @@
+"""What a search space provides: a value type, encodings, enumeration, hashing and costs.
+
+A space is a stateless object plus pure functions on frozen architecture values. It must not
+build PyTorch modules except in :meth:`Space.build`, which imports torch lazily, so that
+decoding, hashing and analytic costs stay cheap enough to stream millions of encodings.
+"""
+from __future__ import annotations
+
+import hashlib
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, fields, replace
+from typing import Any, ClassVar, Hashable, Iterator, Sequence
+
+import numpy as np
+
+from ._registry import Registry
+
+SPACES: Registry[type["Space"]] = Registry("space")
+
+Encoding = int | bytes
+
+
+@dataclass(frozen=True)
+class MacroConfig:
+    """How an architecture is turned into a network: channels, depth, input and output sizes."""
+
+    def with_overrides(self, overrides: dict[str, Any]) -> "MacroConfig":
+        """A copy with ``overrides`` applied; values given as strings are converted.
+
+        Raises:
+            ValueError: an unknown field, or a value of the wrong type.
+        """
+        known = {f.name: f for f in fields(self)}
+        typed = {}
+        for key, value in overrides.items():
+            if key not in known:
+                raise ValueError(f"unknown macro setting {key!r}; known: {', '.join(known)}")
+            kind = type(getattr(self, key))
+            try:
+                typed[key] = kind(value)
+            except (TypeError, ValueError):
+                raise ValueError(f"macro setting {key}={value!r} is not a {kind.__name__}") from None
+        return replace(self, **typed)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+class Space(ABC):
+    """A search space. Subclasses are registered with ``@SPACES.register(name)``."""
+
+    name: ClassVar[str]
+    #: Number of architectures when finite and enumerable, else ``None``.
+    size: ClassVar[int | None] = None
+    macro_type: ClassVar[type[MacroConfig]]
+
+    # -- encodings ----------------------------------------------------------------------------
+    @abstractmethod
+    def decode(self, encoding: Encoding) -> Hashable:
+        """Architecture from its compact encoding. Raises ``ValueError`` naming the bad part."""
+
+    @abstractmethod
+    def encode(self, arch: Hashable) -> Encoding:
+        """Compact, msgpack-friendly encoding (an int or bytes)."""
+
+    @abstractmethod
+    def parse(self, text: str) -> Hashable:
+        """Architecture from the space's string form. Raises ``ValueError`` naming the bad part."""
+
+    @abstractmethod
+    def to_string(self, arch: Hashable) -> str:
+        """The space's string form; ``parse(to_string(a)) == a``."""
+
+    # -- identity -----------------------------------------------------------------------------
+    @abstractmethod
+    def canonical_string(self, arch: Hashable) -> str:
+        """A string equal for two architectures iff they compute the same function."""
+
+    def canonical_hash(self, arch: Hashable) -> str:
+        """16 hex digits naming the architecture's equivalence class within this space."""
+        key = f"{self.name}:{self.canonical_string(arch)}".encode()
+        return hashlib.blake2b(key, digest_size=8).hexdigest()
+
+    # -- populations --------------------------------------------------------------------------
+    @abstractmethod
+    def sample(self, n: int, rng: np.random.Generator) -> list[Hashable]:
+        """``n`` distinct architectures drawn uniformly. Raises ``ValueError`` if n is too large."""
+
+    def enumerate(self) -> Iterator[Hashable]:
+        """Every architecture, in encoding order. Only for finite spaces."""
+        raise NotImplementedError(f"space {self.name!r} is not enumerable")
+
+    # -- costs and modules --------------------------------------------------------------------
+    def macro(self, **overrides: Any) -> MacroConfig:
+        """The default macro config with ``overrides`` applied."""
+        return self.macro_type().with_overrides(overrides)
+
+    @abstractmethod
+    def params(self, arch: Hashable, macro: MacroConfig) -> int:
+        """Trainable parameter count of the built network, computed without building it."""
+
+    @abstractmethod
+    def flops(self, arch: Hashable, macro: MacroConfig) -> float:
+        """Multiply-adds of one forward pass of one input, computed without building it."""
+
+    @abstractmethod
+    def build(self, arch: Hashable, macro: MacroConfig) -> Any:
+        """The ``torch.nn.Module`` for ``arch``. Imports torch; call it late."""
+
+    # -- batched forms (override for speed) ------------------------------------------------------
+    def decode_many(self, items: Sequence[Any]) -> tuple[list[Hashable | None], list[str | None]]:
+        """Decode encodings (or parse strings) one by one; failures become error messages."""
+        archs: list[Hashable | None] = []
+        errors: list[str | None] = []
+        for item in items:
+            try:
+                arch = self.parse(item) if isinstance(item, str) else self.decode(item)
+            except ValueError as exc:
+                archs.append(None)
+                errors.append(str(exc))
+            else:
+                archs.append(arch)
+                errors.append(None)
+        return archs, errors
+
+    def describe_many(self, archs: Sequence[Hashable]) -> tuple[list[str], list[str]]:
+        """String forms and canonical hashes of ``archs``."""
+        return [self.to_string(a) for a in archs], [self.canonical_hash(a) for a in archs]
+
+    def costs_many(self, archs: Sequence[Hashable], macro: MacroConfig) -> tuple[np.ndarray, np.ndarray]:
+        """Params and FLOPs of ``archs`` as float64 arrays."""
+        params = np.array([self.params(a, macro) for a in archs], dtype=np.float64)
+        flops = np.array([self.flops(a, macro) for a in archs], dtype=np.float64)
+        return params, flops
+
+
+def get_space(name: str) -> Space:
+    """The registered space ``name`` (a fresh, stateless instance)."""
+    return SPACES.get(name)()
+
+
+def list_spaces() -> list[str]:
+    return SPACES.names()

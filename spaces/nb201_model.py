@@ -1,0 +1,98 @@
+"""The NAS-Bench-201 network (NB201's ``TinyNetwork`` with an ``InferCell``), built from a cell.
+
+Layer for layer as the benchmark trained it: a 3x3 stem with BN, three stages of N cells at C,
+2C and 4C channels joined by residual reduction blocks, a BN-ReLU, global pooling and a linear
+classifier. ``forward_features`` returns the map before global pooling (used by Zen-score).
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+from torch import nn
+
+from .nb201 import EDGES, OPS, NB201Macro
+
+
+class ReLUConvBN(nn.Sequential):
+    def __init__(self, c_in: int, c_out: int, kernel: int, stride: int, padding: int) -> None:
+        super().__init__(
+            nn.ReLU(inplace=False),
+            nn.Conv2d(c_in, c_out, kernel, stride=stride, padding=padding, bias=False),
+            nn.BatchNorm2d(c_out, affine=True, track_running_stats=True),
+        )
+
+
+class Zero(nn.Module):
+    """The ``none`` op: multiplies by zero (NB201 keeps the edge in the graph)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.mul(0.0)
+
+
+def make_op(name: str, c: int) -> nn.Module:
+    if name == "none":
+        return Zero()
+    if name == "skip_connect":
+        return nn.Identity()
+    if name == "nor_conv_1x1":
+        return ReLUConvBN(c, c, 1, 1, 0)
+    if name == "nor_conv_3x3":
+        return ReLUConvBN(c, c, 3, 1, 1)
+    if name == "avg_pool_3x3":
+        return nn.AvgPool2d(3, stride=1, padding=1, count_include_pad=False)
+    raise ValueError(f"unknown NB201 op {name!r}")
+
+
+class InferCell(nn.Module):
+    def __init__(self, ops: Sequence[int], c: int) -> None:
+        super().__init__()
+        self.edges = nn.ModuleList(make_op(OPS[op], c) for op in ops)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        nodes = [x]
+        for node in range(1, 4):
+            terms = [edge(nodes[src]) for edge, (src, dst) in zip(self.edges, EDGES) if dst == node]
+            nodes.append(sum(terms[1:], terms[0]))
+        return nodes[3]
+
+
+class ResNetBasicblock(nn.Module):
+    """NB201's reduction block: two ReLU-conv-BN and an avg-pool + 1x1-conv shortcut."""
+
+    def __init__(self, c_in: int, c_out: int) -> None:
+        super().__init__()
+        self.conv_a = ReLUConvBN(c_in, c_out, 3, 2, 1)
+        self.conv_b = ReLUConvBN(c_out, c_out, 3, 1, 1)
+        self.downsample = nn.Sequential(
+            nn.AvgPool2d(kernel_size=2, stride=2, padding=0),
+            nn.Conv2d(c_in, c_out, kernel_size=1, stride=1, padding=0, bias=False),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.downsample(x) + self.conv_b(self.conv_a(x))
+
+
+class NB201Network(nn.Module):
+    def __init__(self, ops: Sequence[int], macro: NB201Macro) -> None:
+        super().__init__()
+        C, N = macro.C, macro.N
+        self.stem = nn.Sequential(
+            nn.Conv2d(macro.in_channels, C, kernel_size=3, padding=1, bias=False), nn.BatchNorm2d(C))
+        cells: list[nn.Module] = []
+        c = C
+        for stage in range(3):
+            if stage:
+                cells.append(ResNetBasicblock(c, 2 * c))
+                c *= 2
+            cells.extend(InferCell(ops, c) for _ in range(N))
+        self.cells = nn.Sequential(*cells)
+        self.lastact = nn.Sequential(nn.BatchNorm2d(c), nn.ReLU(inplace=False))
+        self.global_pooling = nn.AdaptiveAvgPool2d(1)
+        self.classifier = nn.Linear(c, macro.num_classes)
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        return self.lastact(self.cells(self.stem(x)))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classifier(self.global_pooling(self.forward_features(x)).flatten(1))

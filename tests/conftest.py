@@ -1,0 +1,29 @@
+"""Shared fixtures: one Ray instance per test session, and the shared data folder."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+def data_path(*parts: str) -> Path:
+    """A file under ../shared/data, or skip the test with the reason."""
+    path = DATA.joinpath(*parts)
+    if not path.exists():
+        pytest.skip(f"needs the shared data file {path} (absent here; CI always has it)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def ray_session():
+    """A small local Ray, started once for every test that needs it."""
+    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+    import ray
+
+    ray.init(num_cpus=2, num_gpus=2, include_dashboard=False, object_store_memory=200 * 1024 * 1024,
+             log_to_driver=False)
+    yield ray
+    ray.shutdown()

@@ -1,0 +1,79 @@
+"""The main job end to end on the session's local Ray."""
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from click.testing import CliRunner
+
+from engine import FromFile, Sample, SweepConfig, read_results, run_sweep
+from engine.cli import main
+
+
+def test_cli_all_writes_one_ok_row_per_arch_and_estimator(ray_session, tmp_path):
+    out = tmp_path / "nb201"
+    result = CliRunner().invoke(main, ["sweep", "--space", "nb201", "--estimators", "params,flops", "--all",
+                                       "--out", str(out), "--no-progress", "--gpus-per-actor", "0"])
+    assert result.exit_code == 0, result.output
+    rows = read_results(out)
+    assert rows.num_rows == 31250
+    assert set(rows.column("status").to_pylist()) == {"ok"}
+    keys = set(zip(rows.column("arch").to_pylist(), rows.column("estimator").to_pylist(),
+                   rows.column("seed").to_pylist()))
+    assert len(keys) == 31250
+    # rerun: resumes, writes nothing, says so
+    again = CliRunner().invoke(main, ["sweep", "--space", "nb201", "--estimators", "params,flops", "--all",
+                                      "--out", str(out), "--no-progress", "--gpus-per-actor", "0"])
+    assert again.exit_code == 0 and "wrote 0 rows" in again.output and "resumed: 31,250 rows" in again.output
+    assert read_results(out).num_rows == 31250
+
+
+def test_sample_seeds_and_analytic_values(ray_session, tmp_path):
+    run_sweep(SweepConfig("nb201", ["params"], str(tmp_path), Sample(100, seed=3), seeds=[0, 1],
+                          batch_size=16, gpus_per_actor=0, progress=False))
+    rows = read_results(tmp_path).to_pylist()
+    assert len(rows) == 200 and {r["seed"] for r in rows} == {0, 1}
+    from spaces import get_space
+    space = get_space("nb201")
+    for r in rows[:20]:
+        arch = space.parse(r["arch"])
+        assert r["score"] == space.params(arch, space.macro()) / 1e6
+        assert r["hash"] == space.canonical_hash(arch)
+
+
+def test_bad_lines_become_invalid_rows_and_lose_nothing(ray_session, tmp_path):
+    good = "|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|"
+    src = tmp_path / "archs.txt"
+    src.write_text(f"{good}\nnot an arch\n\n|bogus~0|+|none~0|none~1|+|none~0|none~1|none~2|\n{good}\n")
+    out = tmp_path / "out"
+    run_sweep(SweepConfig("nb201", ["params", "flops"], str(out), FromFile(str(src)),
+                          gpus_per_actor=0, progress=False))
+    rows = read_results(out).sort_by([("input_index", "ascending"), ("estimator", "ascending")]).to_pylist()
+    assert [r["status"] for r in rows] == ["ok", "ok", "invalid", "invalid", "invalid", "invalid", "ok", "ok"]
+    assert "unknown op 'bogus'" in rows[4]["error"] and rows[4]["arch"].startswith("|bogus")
+
+
+def test_parquet_and_csv_inputs(ray_session, tmp_path):
+    pq.write_table(pa.table({"arch": [0, 5, 15624, 99999]}), tmp_path / "in.parquet")
+    out = tmp_path / "o1"
+    run_sweep(SweepConfig("nb201", ["flops"], str(out), FromFile(str(tmp_path / "in.parquet")),
+                          gpus_per_actor=0, progress=False))
+    status = read_results(out).sort_by("input_index").column("status").to_pylist()
+    assert status == ["ok", "ok", "ok", "invalid"]
+    (tmp_path / "in.csv").write_text("arch,acc\n|none~0|+|none~0|none~1|+|none~0|none~1|none~2|,1.0\n")
+    run_sweep(SweepConfig("nb201", ["flops"], str(tmp_path / "o2"), FromFile(str(tmp_path / "in.csv")),
+                          gpus_per_actor=0, progress=False))
+    assert read_results(tmp_path / "o2").column("score").to_pylist() == [pytest.approx(7.807626)]
+
+
+def test_unknown_names_fail_before_any_work(tmp_path):
+    with pytest.raises(KeyError, match="Did you mean params"):
+        run_sweep(SweepConfig("nb201", ["parms"], str(tmp_path)))
+    result = CliRunner().invoke(main, ["sweep", "--space", "nb201", "--estimators", "params", "--out",
+                                       str(tmp_path)])
+    assert result.exit_code != 0 and "exactly one of --all" in result.output
+
+
+def test_list_commands():
+    assert "nb201" in CliRunner().invoke(main, ["spaces"]).output
+    out = CliRunner().invoke(main, ["estimators"]).output
+    assert "params" in out and "higher is better" in out
