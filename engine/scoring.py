@@ -65,6 +65,28 @@ def pack_encoding(encoding: Any) -> bytes:
     return _PACKER.pack(encoding)
 
 
+def resolve_macro(space: Space, plan: ScoringPlan) -> Any:
+    """The plan's macro config; its class count follows the data source unless set explicitly.
+
+    Raises:
+        ValueError: an explicit ``num_classes`` that contradicts the data source.
+    """
+    macro = space.macro(**plan.macro)
+    if plan.data and hasattr(macro, "num_classes"):
+        from .data import DataSpec
+
+        classes = DataSpec.parse(plan.data).num_classes(macro.num_classes)
+        if "num_classes" in plan.macro and int(plan.macro["num_classes"]) != classes:
+            raise ValueError(f"--macro num_classes={plan.macro['num_classes']} but data {plan.data!r} has {classes} classes")
+        macro = macro.with_overrides({"num_classes": classes})
+    return macro
+
+
+def input_shape_of(macro: Any) -> tuple[int, int, int]:
+    size = getattr(macro, "input_size", 32)
+    return (getattr(macro, "in_channels", 3), size, size)
+
+
 class RowBuilder:
     """Turns scores, timings and failures of one batch into result rows (no estimators needed)."""
 
@@ -101,7 +123,7 @@ class RowBuilder:
         error = np.full((n, n_est), None, dtype=object)
         for i, j in zip(*np.nonzero(~np.isfinite(score))):
             status[i, j] = STATUS_NONFINITE
-            error[i, j] = f"{self.estimator_names[j]} returned {score[i, j]!r}"
+            error[i, j] = f"{self.estimator_names[j]} returned {float(score[i, j])!r}"
         for (e, i), message in messages.items():
             status[i, e], error[i, e], score[i, e] = STATUS_ERROR, message, np.nan
         for i, message in enumerate(errors):
@@ -139,16 +161,16 @@ class Scorer:
     def __init__(self, plan: ScoringPlan, device: str = "cpu", worker: str | None = None) -> None:
         self.plan = plan
         self.space = get_space(plan.space)
-        macro = self.space.macro(**plan.macro)
+        macro = resolve_macro(self.space, plan)
         self.estimators = [get_estimator(n, **plan.estimator_config.get(n, {})) for n in plan.estimators]
-        data = None
+        input_shape = input_shape_of(macro)
         num_classes = getattr(macro, "num_classes", None)
+        data = None
         if any(e.needs_data for e in self.estimators):
             from .data import BatchCache
 
-            data = BatchCache(plan.data or "synthetic", plan.batch_size, macro, device)
-            num_classes = data.num_classes
-        self.ctx = ScoringContext(self.space, macro, device, data, num_classes)
+            data = BatchCache(plan.data or "synthetic", plan.batch_size, input_shape, num_classes, device)
+        self.ctx = ScoringContext(self.space, macro, device, data, num_classes, input_shape, plan.batch_size)
         self.groups = groups_of(self.estimators, self.ctx)
         for group, _ in self.groups:
             group.setup()

@@ -20,7 +20,7 @@ from spaces import Space, get_space
 from .inputs import EnumerateAll, InputSource
 from .progress import Progress
 from .scheduler import Scheduler, StreamStats
-from .scoring import RowBuilder, ScoringPlan, WorkBatch
+from .scoring import RowBuilder, ScoringPlan, WorkBatch, resolve_macro
 from .sink import ResultSink
 
 log = logging.getLogger("archscore")
@@ -115,7 +115,7 @@ def run_sweep(config: SweepConfig) -> SweepSummary:
         ValueError: a bad option, or ``out`` holds a run with another config.
     """
     space = get_space(config.space)
-    space.macro(**config.macro)  # validate before starting anything
+    resolve_macro(space, config.plan())  # validate macro and data before starting anything
     estimators = [get_estimator(n, **config.estimator_config.get(n, {})) for n in config.estimators]
     if not estimators:
         raise ValueError("no estimators given")

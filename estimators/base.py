@@ -33,6 +33,9 @@ class ScoringContext:
     data: Callable[[int], Any] | None = None
     #: Number of classes of the data (for estimators whose formula depends on it).
     num_classes: int | None = None
+    #: Shape of one input (channels, height, width), and images per data batch.
+    input_shape: tuple[int, ...] = (3, 32, 32)
+    data_batch_size: int = 64
 
 
 @dataclass
@@ -101,6 +104,8 @@ class Estimator(ABC):
     group: ClassVar[type[EstimatorGroup]] = VectorisedGroup
     #: Whether the estimator needs a data batch (the engine loads one only when some do).
     needs_data: ClassVar[bool] = False
+    #: Smallest data batch the estimator's formula is defined for.
+    min_batch: ClassVar[int] = 1
 
     def __init__(self, **config: Any) -> None:
         self.config = config

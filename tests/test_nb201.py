@@ -131,3 +131,19 @@ def test_flops_match_a_hook_count_of_the_built_module():
             m.register_forward_hook(hook)
         net(torch.randn(1, 3, 32, 32))
         assert total[0] == SPACE.flops(arch, macro)
+
+
+def test_fast_avg_pool_equals_torch_pooling():
+    import torch
+    import torch.nn.functional as F
+
+    from spaces.nb201_model import AvgPool3x3
+
+    for shape in ((2, 3, 8, 8), (1, 5, 5, 7)):
+        x = torch.randn(shape, dtype=torch.float64, requires_grad=True)
+        ours = AvgPool3x3()(x)
+        ref = F.avg_pool2d(x, 3, 1, 1, count_include_pad=False)
+        assert torch.allclose(ours, ref, rtol=0, atol=1e-12)
+        g1, = torch.autograd.grad(ours.pow(2).sum(), x)
+        g2, = torch.autograd.grad(ref.pow(2).sum(), x)
+        assert torch.allclose(g1, g2, rtol=0, atol=1e-12)

@@ -1,4 +1,6 @@
 """The main job end to end on the session's local Ray."""
+import json
+
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -77,3 +79,24 @@ def test_list_commands():
     assert "nb201" in CliRunner().invoke(main, ["spaces"]).output
     out = CliRunner().invoke(main, ["estimators"]).output
     assert "params" in out and "higher is better" in out
+
+
+def test_zero_shot_sweep_on_fashion_mnist_records_the_data_source(ray_session, tmp_path):
+    from tests.conftest import data_path
+
+    fmnist = data_path("fashion-mnist")
+    result = CliRunner().invoke(main, [
+        "sweep", "--space", "nb201", "--estimators", "synflow,naswot,params", "--sample", "4", "--seed", "1",
+        "--macro", "C=4,N=1", "--data", f"fashion-mnist:{fmnist}", "--data-batch-size", "16",
+        "--out", str(tmp_path), "--no-progress", "--gpus-per-actor", "0"])
+    assert result.exit_code == 0, result.output
+    rows = read_results(tmp_path)
+    assert rows.num_rows == 12 and set(rows.column("status").to_pylist()) == {"ok"}
+    config = json.loads((tmp_path / "_run.json").read_text())["config"]
+    assert config["data"].startswith("fashion-mnist:") and config["data_batch_size"] == 16
+
+
+def test_contradicting_class_count_is_refused(tmp_path):
+    with pytest.raises(ValueError, match="has 100 classes"):
+        run_sweep(SweepConfig("nb201", ["snip"], str(tmp_path), Sample(2), data=f"cifar100:{tmp_path}",
+                              macro={"num_classes": 10}, progress=False))

@@ -1,0 +1,99 @@
+"""The zero-shot group: one network build per architecture, the fewest passes, every proxy.
+
+Each proxy declares the signals it reads (``needs``); the group runs each pass that produces a
+needed signal once, then lets every proxy compute its number from the shared signals. A pass that
+raises marks its signals failed: the proxies reading them get an error row with the reason, the
+others still score. Time is attributed fairly: the build is split over all proxies, each pass
+over the proxies that read it.
+"""
+from __future__ import annotations
+
+import time
+from typing import ClassVar, Hashable, Sequence
+
+import torch
+
+from ..base import Estimator, EstimatorGroup, GroupResult, ScoringContext, describe_exception
+from .passes import DATA_SIGNALS, Signals, data_pass, prunable_layers, synflow_pass, zen_pass
+
+PASSES: dict[str, frozenset[str]] = {
+    "data": DATA_SIGNALS,
+    "synflow": frozenset({"synflow"}),
+    "synflow_bn": frozenset({"synflow_bn"}),
+    "zen": frozenset({"zen"}),
+}
+
+
+class ZeroShotGroup(EstimatorGroup):
+    def score(self, archs: Sequence[Hashable], seed: int) -> GroupResult:
+        ctx = self.ctx
+        ests: list[ZeroShotEstimator] = self.estimators  # type: ignore[assignment]
+        result = GroupResult.empty(len(ests), len(archs))
+        needs = frozenset().union(*(e.needs for e in ests))
+        passes = [p for p, signals in PASSES.items() if signals & needs]
+        users = {p: sum(1 for e in ests if e.needs & PASSES[p]) for p in passes}
+        x = y = None
+        if "data" in passes:
+            x, y = ctx.data(seed)
+        for b, arch in enumerate(archs):
+            start = time.perf_counter()
+            try:
+                torch.manual_seed(seed)
+                model = ctx.space.build(arch, ctx.macro).to(ctx.device).train()
+            except Exception as exc:
+                message = f"building the network failed: {describe_exception(exc)}"
+                result.errors.update(((e, b), message) for e in range(len(ests)))
+                continue
+            build_s = time.perf_counter() - start
+            sig = Signals(weights=[m.weight.detach() for m in prunable_layers(model)],
+                          num_classes=ctx.num_classes or 0)
+            pass_s = {p: self._run_pass(p, model, x, y, needs, seed, sig) for p in passes}
+            for e, est in enumerate(ests):
+                start = time.perf_counter()
+                failed = sorted(est.needs & sig.failed.keys())
+                if failed:
+                    result.errors[e, b] = sig.failed[failed[0]]
+                else:
+                    try:
+                        result.scores[e, b] = est.compute(sig)
+                    except Exception as exc:
+                        result.errors[e, b] = describe_exception(exc)
+                shared = sum(pass_s[p] / users[p] for p in passes if est.needs & PASSES[p])
+                result.seconds[e, b] = build_s / len(ests) + shared + time.perf_counter() - start
+            del model, sig
+        return result
+
+    def _run_pass(self, name: str, model: torch.nn.Module, x: torch.Tensor | None, y: torch.Tensor | None,
+                  needs: frozenset[str], seed: int, sig: Signals) -> float:
+        start = time.perf_counter()
+        try:
+            if name == "data":
+                data_pass(model, x, y, needs & DATA_SIGNALS, sig)
+            elif name in ("synflow", "synflow_bn"):
+                setattr(sig, name, synflow_pass(model, self.ctx.input_shape, with_bn=name == "synflow_bn"))
+            elif name == "zen":
+                sig.zen = zen_pass(model, self.ctx.input_shape, self.ctx.data_batch_size, seed)
+        except Exception as exc:
+            message = f"{name} pass failed: {describe_exception(exc)}"
+            sig.failed.update((s, message) for s in PASSES[name] & needs)
+        return time.perf_counter() - start
+
+
+class ZeroShotEstimator(Estimator):
+    """A proxy computed from the signals of the fused passes (see :mod:`.passes`)."""
+
+    group = ZeroShotGroup
+    needs: ClassVar[frozenset[str]] = frozenset()
+
+    def __init_subclass__(cls, **kwargs: object) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.needs_data = bool(cls.needs & DATA_SIGNALS)
+
+    def compute(self, sig: Signals) -> float:
+        """The proxy's value from the shared signals."""
+        raise NotImplementedError(f"{type(self).__name__} must implement compute()")
+
+
+def layer_sum(values: Sequence[torch.Tensor]) -> float:
+    """Sum over layers of per-layer tensors, in float64 (the published 'sum_arr' reduction)."""
+    return float(sum(v.double().sum() for v in values))

@@ -1,0 +1,129 @@
+"""The checklist every registered estimator must pass (generated from the registry), on tiny
+networks (C=4, one cell per stage) and a small synthetic batch."""
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from engine.scoring import Scorer, ScoringPlan, WorkBatch
+from estimators import ESTIMATORS, list_estimators
+
+NAMES = list_estimators()
+TINY = {"C": 4, "N": 1}
+GOOD = np.array([15624 - 1, 9876, 4321])  # cells with convolutions on live paths
+
+
+def score(names, items=GOOD, seed=0, batch_size=8, macro=TINY, data="synthetic"):
+    scorer = Scorer(ScoringPlan("nb201", tuple(names), dict(macro), data=data, batch_size=batch_size))
+    return scorer, scorer.score(WorkBatch(0, seed, items, 0)).to_pylist()
+
+
+@pytest.fixture(scope="module")
+def fused_rows():
+    return score(NAMES)[1]
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_declares_direction_and_doc(name):
+    cls = ESTIMATORS.get(name)
+    assert isinstance(cls.higher_is_better, bool) and cls.__doc__
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_finite_float_per_architecture(name):
+    rows = score([name])[1]
+    assert len(rows) == len(GOOD)
+    for r in rows:
+        assert r["status"] == "ok", r["error"]
+        assert isinstance(r["score"], float) and np.isfinite(r["score"])
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_independent_of_what_it_is_fused_with(name, fused_rows):
+    alone = [r["score"] for r in score([name])[1]]
+    fused = [r["score"] for r in fused_rows if r["estimator"] == name]
+    assert alone == fused
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_seed_matters_only_through_the_seed(name):
+    a = [r["score"] for r in score([name], seed=3)[1]]
+    b = [r["score"] for r in score([name], seed=3)[1]]
+    assert a == b
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_data_batch_is_not_mutated(name):
+    scorer, _ = score([name])
+    if scorer.ctx.data is None:
+        pytest.skip(f"{name} reads no data")
+    x, y = scorer.ctx.data(0)
+    x0, y0 = x.clone(), y.clone()
+    scorer.score(WorkBatch(1, 0, GOOD, 0))
+    assert torch.equal(x, x0) and torch.equal(y, y0) and not x.requires_grad
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_batch_of_one_is_scored_or_rejected_clearly(name):
+    rows = score([name], batch_size=1)[1]
+    for r in rows:
+        assert r["status"] == "ok" or (r["status"] in ("error", "nonfinite") and r["error"])
+    if ESTIMATORS.get(name).min_batch > 1:
+        assert all("at least 2" in r["error"] for r in rows)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_two_classes(name):
+    rows = score([name], macro={**TINY, "num_classes": 2})[1]
+    assert all(r["status"] == "ok" for r in rows), [r["error"] for r in rows]
+
+
+def test_bitwise_equal_across_processes():
+    code = (
+        "import json, numpy as np, torch; torch.set_num_threads(1)\n"
+        "from tests.test_estimator_conformance import score, NAMES\n"
+        "print(json.dumps([r['score'] for r in score(NAMES)[1]]))\n")
+    runs = [subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+            for _ in range(2)]
+    a, b = (json.loads(r.strip().splitlines()[-1]) for r in runs)
+    assert a == b and len(a) == len(NAMES) * len(GOOD)
+
+
+def test_degenerate_cell_gives_reasons_and_others_still_score():
+    rows = score(["naswot", "jacob_cov", "synflow", "snip"], items=np.array([0, 9876]))[1]
+    dead = [r for r in rows if r["input_index"] == 0]
+    live = [r for r in rows if r["input_index"] == 1]
+    assert all(r["status"] == "ok" for r in live)
+    by_name = {r["estimator"]: r for r in dead}
+    assert by_name["naswot"]["status"] == "error" and "singular" in by_name["naswot"]["error"]
+    assert by_name["jacob_cov"]["status"] == "error" and "constant" in by_name["jacob_cov"]["error"]
+    assert by_name["synflow"]["status"] == "nonfinite" and "-inf" in by_name["synflow"]["error"]
+
+
+def test_a_failing_pass_fails_only_its_readers(monkeypatch):
+    import estimators.zero_shot.suite as suite
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("simulated out of memory")
+
+    monkeypatch.setattr(suite, "synflow_pass", broken)
+    rows = score(["synflow", "snip"])[1]
+    assert all(r["status"] == "ok" for r in rows if r["estimator"] == "snip")
+    bad = [r for r in rows if r["estimator"] == "synflow"]
+    assert all(r["status"] == "error" and "simulated out of memory" in r["error"] for r in bad)
+
+
+def test_epe_nas_normalised_variant_above_100_classes():
+    from estimators.zero_shot.epe_nas import epe_score
+
+    rng = np.random.default_rng(0)
+    jac = rng.standard_normal((12, 20))
+    labels = np.repeat(np.arange(4), 3)
+    per_class = [np.sum(np.log(np.abs(np.corrcoef(jac[labels == c])) + 1e-5)) for c in range(4)]
+    assert epe_score(jac, labels, 10) == pytest.approx(sum(abs(s) for s in per_class))
+    norm = [s / 3 for s in per_class]
+    expected = sum(abs(a - b) for a in norm for b in norm) / 4
+    assert epe_score(jac, labels, 120) == pytest.approx(expected)

@@ -1,0 +1,24 @@
+"""Fidelity to published values (NAS-Bench-Suite-Zero / NASLib, NB201 CIFAR-10, full-size nets)."""
+import json
+
+import numpy as np
+from scipy.stats import spearmanr
+
+from engine.scoring import Scorer, ScoringPlan, WorkBatch
+from spaces import get_space
+from tests.conftest import data_path
+from tests.test_nb201 import naslib_to_arch
+
+
+def test_synflow_ranks_like_the_published_scores():
+    zc = json.loads(data_path("naslib-zc", "zc_nasbench201.json").read_text())["cifar10"]
+    space = get_space("nb201")
+    encodings = np.array([space.encode(naslib_to_arch(k)) for k in zc])
+    scorer = Scorer(ScoringPlan("nb201", ("synflow",)))
+    rows = scorer.score(WorkBatch(0, 0, encodings, 0)).to_pylist()
+    ours = np.array([r["score"] for r in rows])
+    published = np.array([v["synflow"]["score"] for v in zc.values()])
+    ok = np.isfinite(ours) & np.isfinite(published)
+    assert ok.sum() > 700
+    rho = spearmanr(ours[ok], published[ok]).statistic
+    assert rho >= 0.98, rho
