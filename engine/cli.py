@@ -106,5 +106,59 @@ def sweep(space: str, estimator_names: str, all_: bool, sample: int | None, seed
     click.echo(str(summary))
 
 
+@main.command()
+@click.option("--results", "results_path", required=True, type=click.Path(exists=True),
+              help="A sweep's output directory, a results Parquet file, or a NASLib zc_*.json (published scores).")
+@click.option("--truth", "truth_path", required=True, type=click.Path(exists=True, dir_okay=False),
+              help="Ground truth: CSV/Parquet with an architecture column, a NB201 CSV, or a NASLib zc json.")
+@click.option("--metric", help="Truth column to rank by (default: test_accuracy, val_accuracy, ...).")
+@click.option("--space", default="nb201", show_default=True, help="Space of the truth file's architectures.")
+@click.option("--arch-column", help="Architecture column of a generic truth file (default: detected, or `arch`).")
+@click.option("--dataset", default="cifar10", show_default=True, help="Dataset key inside NASLib zc json files.")
+@click.option("--sparse-threshold", type=float, default=0.1, show_default=True,
+              help="Bin width of the truth for sparse Kendall tau (percentage points).")
+@click.option("--bootstrap", type=int, default=200, show_default=True, help="Bootstrap resamples for CIs.")
+@click.option("--out", required=True, type=click.Path(file_okay=False), help="Where criteria.parquet and report.html go.")
+def evaluate(results_path: str, truth_path: str, metric: str | None, space: str, arch_column: str | None,
+             dataset: str, sparse_threshold: float, bootstrap: int, out: str) -> None:
+    """Rank criteria of every estimator in RESULTS against TRUTH, with an HTML report."""
+    from engine.evaluate import EvalOptions, evaluate as run_evaluation
+    from engine.report import write_report
+    from engine.truth import load_naslib, load_truth
+    from engine.sink import read_results, write_atomic
+    import io
+    from pathlib import Path
+
+    import pyarrow.parquet as pq
+
+    try:
+        rpath = Path(results_path)
+        if rpath.is_dir():
+            results = read_results(rpath)
+        elif rpath.suffix == ".json":
+            results = load_naslib(rpath, dataset)[1]
+        else:
+            results = pq.read_table(rpath)
+        tpath = Path(truth_path)
+        truth = load_naslib(tpath, dataset)[0] if tpath.suffix == ".json" else load_truth(tpath, space, arch_column)
+        ev = run_evaluation(results, truth, EvalOptions(metric=metric, sparse_threshold=sparse_threshold,
+                                                         n_boot=bootstrap))
+    except (KeyError, ValueError) as exc:
+        raise click.ClickException(str(exc.args[0] if isinstance(exc, KeyError) else exc)) from None
+    Path(out).mkdir(parents=True, exist_ok=True)
+    buf = io.BytesIO()
+    pq.write_table(ev.criteria, buf)
+    write_atomic(Path(out) / "criteria.parquet", buf.getvalue())
+    report = write_report(ev, out, title=f"{rpath.name} vs {tpath.name}")
+    for p in ev.points:
+        row = {r["criterion"]: r["value"] for r in ev.criteria.to_pylist()
+               if r["estimator"] == p.estimator and r["seed"] == p.seed and r["ratio"] is None}
+        kt, rho = row.get("kendall_tau"), row.get("spearman")
+        click.echo(f"{p.estimator:12s} seed {p.seed}: Kendall tau {kt if kt is None else round(kt, 4)}, "
+                   f"Spearman {rho if rho is None else round(rho, 4)}, used {int(row['n_used'])}, "
+                   f"excluded {int(row['n_excluded'])}, unmatched {int(row['n_unmatched'])}")
+    click.echo(f"wrote {Path(out) / 'criteria.parquet'} and {report}")
+
+
 if __name__ == "__main__":
     main()

@@ -1,0 +1,175 @@
+"""Ground truth and published scores, loaded as Arrow tables keyed by the canonical hash.
+
+A truth table has columns ``space``, ``arch`` (the space's string form), ``hash`` and one float64
+column per metric. Loaders: any CSV/Parquet with an architecture column; NAS-Bench-201's CSV
+layouts; NASLib's ``zc_*.json`` (whose published proxy scores load as a results table too); and
+the official NATS-Bench API when the user has ``nats_bench`` and its files.
+"""
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any, Iterable
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.csv as pcsv
+import pyarrow.parquet as pq
+
+from spaces import Space, get_space
+from spaces.nb201 import OPS as NB201_OPS, NB201Arch
+
+from .schema import RESULT_SCHEMA, STATUS_NONFINITE, STATUS_OK, VERSION
+
+#: NB201 CSV layouts we recognise: arch column, {file column: metric name}
+NB201_LAYOUTS = {
+    "arch_str": {"valid-accuracy": "valid_accuracy", "test-accuracy": "test_accuracy",
+                 "train-accuracy": "train_accuracy", "valid-loss": "valid_loss", "test-loss": "test_loss"},
+    "ArchitectureString": {"CIFAR10TestAccuracy200Epochs": "cifar10_test_accuracy",
+                           "CIFAR100TestAccuracy200Epochs": "cifar100_test_accuracy",
+                           "ImageNetTestAccuracy200Epochs": "imagenet16_120_test_accuracy"},
+}
+#: NASLib proxy names -> ours
+NASLIB_NAMES = {"jacov": "jacob_cov", "nwot": "naswot"}
+NASLIB_NB201_OPS = ("skip_connect", "none", "nor_conv_3x3", "nor_conv_1x1", "avg_pool_3x3")
+NASLIB_NB201_EDGE_TO_OURS = (0, 1, 3, 2, 4, 5)  # NASLib edges (1,2),(1,3),(1,4),(2,3),(2,4),(3,4)
+
+
+def _read_any(path: Path) -> pa.Table:
+    if path.suffix.lower() in (".parquet", ".pq"):
+        return pq.read_table(path)
+    return pcsv.read_csv(path)
+
+
+def truth_table(space: Space, archs: Iterable[Any], metrics: dict[str, Iterable[float]]) -> pa.Table:
+    """A truth table from architecture values and metric columns."""
+    archs = list(archs)
+    strings, hashes = space.describe_many(archs)
+    columns: dict[str, Any] = {"space": pa.array([space.name] * len(archs)), "arch": pa.array(strings),
+                               "hash": pa.array(hashes)}
+    for name, values in metrics.items():
+        columns[name] = pa.array(np.asarray(list(values), dtype=np.float64))
+    return pa.table(columns)
+
+
+def load_truth(path: str | Path, space: str = "nb201", arch_column: str | None = None,
+               metrics: list[str] | None = None) -> pa.Table:
+    """Truth from a CSV/Parquet file, a NASLib ``zc_*.json`` or a NB201 CSV layout.
+
+    Args:
+        arch_column: column holding architectures (strings or int encodings); detected for the
+            NB201 layouts, else ``arch``.
+        metrics: columns to keep (as float64); default every numeric column.
+
+    Raises:
+        ValueError: missing columns or an architecture that does not parse (row number named).
+    """
+    path = Path(path)
+    if path.suffix.lower() == ".json":
+        return load_naslib(path)[0]
+    table = _read_any(path)
+    sp = get_space(space)
+    rename: dict[str, str] = {}
+    if arch_column is None:
+        for column, mapping in NB201_LAYOUTS.items():
+            if column in table.column_names:
+                arch_column, rename = column, mapping
+                break
+        else:
+            arch_column = "arch"
+    if arch_column not in table.column_names:
+        raise ValueError(f"{path} has no architecture column {arch_column!r}; columns: {table.column_names}")
+    archs = []
+    for row, item in enumerate(table.column(arch_column).to_pylist(), start=2):
+        try:
+            archs.append(sp.parse(item) if isinstance(item, str) else sp.decode(item))
+        except ValueError as exc:
+            raise ValueError(f"{path} line {row}: {exc}") from None
+    names = {rename.get(c, c): c for c in table.column_names if c != arch_column}
+    if metrics is None:
+        chosen = [n for n, c in names.items() if pa.types.is_floating(table.schema.field(c).type)
+                  or pa.types.is_integer(table.schema.field(c).type)]
+    else:
+        missing = [m for m in metrics if m not in names]
+        if missing:
+            raise ValueError(f"{path} has no metric column(s) {missing}; available: {sorted(names)}")
+        chosen = metrics
+    return truth_table(sp, archs, {n: table.column(names[n]).to_numpy() for n in chosen})
+
+
+def naslib_nb201_arch(key: str) -> NB201Arch:
+    """NASLib's NB201 op tuple key, e.g. ``"(0, 2, 3, 2, 3, 1)"``, as an architecture."""
+    codes = [int(c) for c in re.findall(r"-?\d+", key)]
+    if len(codes) != 6 or not all(0 <= c < 5 for c in codes):
+        raise ValueError(f"NASLib NB201 key {key!r} must be 6 op codes in 0..4")
+    ops = [0] * 6
+    for pos, code in enumerate(codes):
+        ops[NASLIB_NB201_EDGE_TO_OURS[pos]] = NB201_OPS.index(NASLIB_NB201_OPS[code])
+    return NB201Arch(tuple(ops))
+
+
+def load_naslib(path: str | Path, dataset: str = "cifar10") -> tuple[pa.Table, pa.Table]:
+    """(truth with ``val_accuracy``, published scores as a results table) from a NASLib zc json.
+
+    Raises:
+        ValueError: a file for a space archscore does not have yet, or an unknown dataset.
+    """
+    path = Path(path)
+    data = json.loads(path.read_text())
+    if dataset not in data:
+        raise ValueError(f"{path.name} has no dataset {dataset!r}; it has {sorted(data)}")
+    entries = data[dataset]
+    first = next(iter(entries), "")
+    try:
+        naslib_nb201_arch(first)
+    except ValueError:
+        raise ValueError(f"{path.name}: keys such as {first[:40]!r} are not NASLib NB201 cells; only NB201 "
+                         "files load until the NB101/DARTS spaces land") from None
+    space = get_space("nb201")
+    archs = [naslib_nb201_arch(k) for k in entries]
+    truth = truth_table(space, archs, {"val_accuracy": [e["val_accuracy"] for e in entries.values()]})
+    strings, hashes = space.describe_many(archs)
+    rows: dict[str, list[Any]] = {f.name: [] for f in RESULT_SCHEMA}
+    for i, (arch, entry) in enumerate(zip(archs, entries.values())):
+        for proxy, value in entry.items():
+            if not isinstance(value, dict) or "score" not in value:
+                continue
+            score = float(value["score"])
+            ok = np.isfinite(score)
+            rows["space"].append("nb201")
+            rows["arch"].append(strings[i])
+            rows["encoding"].append(None)
+            rows["hash"].append(hashes[i])
+            rows["estimator"].append(NASLIB_NAMES.get(proxy, proxy))
+            rows["seed"].append(0)
+            rows["score"].append(score)
+            rows["status"].append(STATUS_OK if ok else STATUS_NONFINITE)
+            rows["error"].append(None if ok else f"published score is {score!r}")
+            rows["seconds"].append(float(value.get("time", np.nan)))
+            rows["input_index"].append(i)
+            rows["worker"].append(f"published:{path.name}")
+            rows["version"].append(VERSION)
+    return truth, pa.table(rows, schema=RESULT_SCHEMA)
+
+
+def load_nats_bench(api: Any, dataset: str = "cifar10", hp: str = "200",
+                    metric: str = "test-accuracy") -> pa.Table:
+    """Truth from an official NATS-Bench topology API object (``nats_bench.create(...)``) or a path.
+
+    Raises:
+        ImportError: ``nats_bench`` is not installed (with how to install it).
+    """
+    if isinstance(api, (str, Path)):
+        try:
+            from nats_bench import create
+        except ImportError:
+            raise ImportError("loading NATS-Bench files needs the nats_bench package: pip install nats_bench "
+                              "(and the NATS-tss benchmark files)") from None
+        api = create(str(api), "tss", fast_mode=True, verbose=False)
+    space = get_space("nb201")
+    archs, values = [], []
+    for index in range(len(api)):
+        archs.append(space.parse(api.arch(index)))
+        values.append(api.get_more_info(index, dataset, hp=hp, is_random=False)[metric])
+    return truth_table(space, archs, {metric.replace("-", "_"): values})
