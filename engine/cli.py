@@ -79,11 +79,13 @@ def estimators() -> None:
 @click.option("--actors", type=int, help="Number of scorer actors (default: one per GPU, else per CPU).")
 @click.option("--gpus-per-actor", type=float, help="GPUs per actor, e.g. 0.25 packs four per GPU.")
 @click.option("--cpus-per-actor", type=float, default=1.0, show_default=True)
+@click.option("--plugin", "plugins", multiple=True,
+              help="Module registering your own spaces/estimators (imported in every worker); repeatable.")
 @click.option("--no-progress", is_flag=True, help="No progress bar or progress lines.")
 def sweep(space: str, estimator_names: str, all_: bool, sample: int | None, seed: int,
           input_path: str | None, column: str, out: str, seeds: str, batch_size: int | None,
           macro: str | None, data: str | None, data_batch_size: int, address: str | None,
-          actors: int | None, gpus_per_actor: float | None, cpus_per_actor: float, no_progress: bool) -> None:
+          actors: int | None, gpus_per_actor: float | None, cpus_per_actor: float, plugins: tuple[str, ...], no_progress: bool) -> None:
     """Score architectures into a Parquet dataset in OUT (rerun to resume)."""
     from engine import EnumerateAll, FromFile, Sample, SweepConfig, run_sweep
     from engine.sink import ConfigMismatch
@@ -98,7 +100,7 @@ def sweep(space: str, estimator_names: str, all_: bool, sample: int | None, seed
                          out=out, source=source, seeds=_parse_ints(seeds), batch_size=batch_size,
                          macro=_parse_pairs(macro, "--macro"), data=data, data_batch_size=data_batch_size,
                          address=address, num_actors=actors, gpus_per_actor=gpus_per_actor,
-                         cpus_per_actor=cpus_per_actor, progress=not no_progress)
+                         cpus_per_actor=cpus_per_actor, progress=not no_progress, plugins=list(plugins))
     try:
         summary = run_sweep(config)
     except (KeyError, ValueError, ConfigMismatch) as exc:

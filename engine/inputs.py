@@ -119,7 +119,23 @@ class FromFile(InputSource):
                 unpacker = msgpack.Unpacker(fh, raw=False, max_buffer_size=MSGPACK_MAX_ITEM_BYTES,
                                             max_bin_len=MSGPACK_MAX_ITEM_BYTES, max_str_len=MSGPACK_MAX_ITEM_BYTES,
                                             max_array_len=4096, max_map_len=0)
-                yield from (_as_array_if_ints(c) for c in _batched(unpacker, size))
+                count = 0
+                chunk: list[Any] = []
+                while True:
+                    try:
+                        item = next(unpacker)
+                    except StopIteration:
+                        break
+                    except (ValueError, msgpack.UnpackException) as exc:
+                        raise ValueError(f"{path}: msgpack stream is corrupt, or an item exceeds the "
+                                         f"{MSGPACK_MAX_ITEM_BYTES} byte limit, after {count} items: {exc}") from None
+                    count += 1
+                    chunk.append(item)
+                    if len(chunk) == size:
+                        yield _as_array_if_ints(chunk)
+                        chunk = []
+                if chunk:
+                    yield _as_array_if_ints(chunk)
         else:
             with open(path, encoding="utf-8", errors="replace") as fh:
                 lines = (line.strip() for line in fh)

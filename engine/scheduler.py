@@ -4,11 +4,13 @@
 keeps at most ``max_in_flight`` batches per actor (backpressure: the input is pulled only as
 results come back), retries a batch whose actor died, splits a batch that fails twice until the
 architecture that kills workers is isolated (it alone gets error rows), and replaces actors that
-stay dead.
+stay dead (Ray restarts an actor a few times itself). It gives up, with an error, only when
+``max_replacements`` replacements in a row score nothing, so a broken worker set-up cannot hang it.
 """
 from __future__ import annotations
 
 import logging
+import time
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator
@@ -37,6 +39,13 @@ class StreamStats:
     split: int = 0
     isolated: int = 0
     actors_replaced: int = 0
+    #: monotonic time of the first and last finished batch (streaming time excludes actor start-up)
+    first_done: float | None = None
+    last_done: float | None = None
+
+    @property
+    def streaming_seconds(self) -> float:
+        return (self.last_done - self.first_done) if self.first_done and self.last_done else 0.0
 
 
 @dataclass
@@ -58,6 +67,7 @@ class Scheduler:
         self.max_replacements = max_replacements
         self.ping_timeout_s = ping_timeout_s
         self.stats = StreamStats()
+        self._replaced_since_progress = 0  # replacements since the last batch that scored
 
     def run(self, batches: Iterator[WorkBatch], on_done: Callable[[int, pa.Table], None],
             failure_rows: Callable[[WorkBatch, str], pa.Table],
@@ -80,6 +90,9 @@ class Scheduler:
                 del open_batches[task.batch.batch_id]
                 tables = [t for _, t in sorted(entry.tables, key=lambda x: x[0])]
                 self.stats.batches += 1
+                now = time.monotonic()
+                self.stats.first_done = self.stats.first_done or now
+                self.stats.last_done = now
                 on_done(task.batch.batch_id, tables[0] if len(tables) == 1 else pa.concat_tables(tables))
 
         while True:
@@ -112,6 +125,7 @@ class Scheduler:
                 except RayError as exc:
                     self._failed(a, task, exc, queue, open_batches, finish, failure_rows)
                 else:
+                    self._replaced_since_progress = 0
                     finish(task, table)
         return self.stats
 
@@ -141,9 +155,10 @@ class Scheduler:
             return
         except (RayError, GetTimeoutError):
             pass
-        if self.stats.actors_replaced >= self.max_replacements:
-            raise RuntimeError(f"scorer actors died and were replaced {self.stats.actors_replaced} times; "
-                               "giving up (see the actor logs for the cause)")
+        if self._replaced_since_progress >= self.max_replacements:
+            raise RuntimeError(f"scorer actors were replaced {self._replaced_since_progress} times without "
+                               "scoring a batch in between; giving up (see the actor logs for the cause)")
+        self._replaced_since_progress += 1
         self.stats.actors_replaced += 1
         log.warning("actor %d is dead; starting a replacement", a)
         try:

@@ -6,6 +6,7 @@ and a message here: nothing is swallowed and nothing stops the batch.
 """
 from __future__ import annotations
 
+import importlib
 import os
 import socket
 import time
@@ -51,11 +52,13 @@ class ScoringPlan:
     estimator_config: dict[str, dict[str, Any]] = field(default_factory=dict)
     data: str | None = None  # batch source spec, e.g. "synthetic" or "fashion-mnist:/path"
     batch_size: int = 64     # images per data batch (zero-shot estimators)
+    #: modules imported in every worker before building (they register user spaces/estimators)
+    plugins: tuple[str, ...] = ()
 
     def as_dict(self) -> dict[str, Any]:
         return {"space": self.space, "estimators": list(self.estimators), "macro": self.macro,
                 "estimator_config": self.estimator_config, "data": self.data,
-                "data_batch_size": self.batch_size}
+                "data_batch_size": self.batch_size, "plugins": list(self.plugins)}
 
 
 _PACKER = msgpack.Packer()
@@ -85,6 +88,19 @@ def resolve_macro(space: Space, plan: ScoringPlan) -> Any:
 def input_shape_of(macro: Any) -> tuple[int, int, int]:
     size = getattr(macro, "input_size", 32)
     return (getattr(macro, "in_channels", 3), size, size)
+
+
+def load_plugins(modules: Sequence[str]) -> None:
+    """Import plugin modules so that their ``@SPACES.register`` / ``@ESTIMATORS.register`` run.
+
+    Raises:
+        ValueError: a module cannot be imported (its error is named).
+    """
+    for module in modules:
+        try:
+            importlib.import_module(module)
+        except ImportError as exc:
+            raise ValueError(f"plugin module {module!r} cannot be imported: {exc}") from None
 
 
 class RowBuilder:
@@ -160,6 +176,7 @@ class Scorer:
 
     def __init__(self, plan: ScoringPlan, device: str = "cpu", worker: str | None = None) -> None:
         self.plan = plan
+        load_plugins(plan.plugins)
         self.space = get_space(plan.space)
         macro = resolve_macro(self.space, plan)
         self.estimators = [get_estimator(n, **plan.estimator_config.get(n, {})) for n in plan.estimators]

@@ -20,7 +20,7 @@ from spaces import Space, get_space
 from .inputs import EnumerateAll, InputSource
 from .progress import Progress
 from .scheduler import Scheduler, StreamStats
-from .scoring import RowBuilder, ScoringPlan, WorkBatch, resolve_macro
+from .scoring import RowBuilder, ScoringPlan, WorkBatch, load_plugins, resolve_macro
 from .sink import ResultSink
 
 log = logging.getLogger("archscore")
@@ -52,11 +52,13 @@ class SweepConfig:
     max_in_flight: int = 2
     rows_per_part: int = 65_536
     progress: bool = True
+    #: modules that register user spaces or estimators, imported in the driver and every worker
+    plugins: list[str] = field(default_factory=list)
 
     def plan(self) -> ScoringPlan:
         return ScoringPlan(self.space, tuple(self.estimators), dict(self.macro),
                            {k: dict(v) for k, v in self.estimator_config.items()},
-                           self.data, self.data_batch_size)
+                           self.data, self.data_batch_size, tuple(self.plugins))
 
 
 @dataclass
@@ -114,6 +116,7 @@ def run_sweep(config: SweepConfig) -> SweepSummary:
         KeyError: an unknown space or estimator.
         ValueError: a bad option, or ``out`` holds a run with another config.
     """
+    load_plugins(config.plugins)
     space = get_space(config.space)
     resolve_macro(space, config.plan())  # validate macro and data before starting anything
     estimators = [get_estimator(n, **config.estimator_config.get(n, {})) for n in config.estimators]

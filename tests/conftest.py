@@ -21,6 +21,8 @@ def data_path(*parts: str) -> Path:
 def ray_session():
     """A small local Ray, started once for every test that needs it."""
     os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+    root = str(Path(__file__).resolve().parents[1])  # workers import tests.chaos_plugin
+    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))
     import ray
 
     ray.init(num_cpus=2, num_gpus=2, include_dashboard=False, object_store_memory=200 * 1024 * 1024,

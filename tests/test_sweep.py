@@ -100,3 +100,22 @@ def test_contradicting_class_count_is_refused(tmp_path):
     with pytest.raises(ValueError, match="has 100 classes"):
         run_sweep(SweepConfig("nb201", ["snip"], str(tmp_path), Sample(2), data=f"cifar100:{tmp_path}",
                               macro={"num_classes": 10}, progress=False))
+
+
+def test_msgpack_stream_input_with_limits(ray_session, tmp_path):
+    import msgpack
+
+    src = tmp_path / "in.msgpack"
+    with open(src, "wb") as fh:
+        for item in (0, 15624, 99999, "|none~0|+|none~0|none~1|+|none~0|none~1|none~2|", 3.5, b"\x01"):
+            fh.write(msgpack.packb(item))
+    run_sweep(SweepConfig("nb201", ["params"], str(tmp_path / "o"), FromFile(str(src)), gpus_per_actor=0,
+                          progress=False))
+    status = read_results(tmp_path / "o").sort_by("input_index").column("status").to_pylist()
+    assert status == ["ok", "ok", "invalid", "ok", "invalid", "invalid"]
+    with open(src, "wb") as fh:
+        fh.write(msgpack.packb(1))
+        fh.write(msgpack.packb(b"x" * (2 << 20)))  # a 2 MiB item: over the limit
+    with pytest.raises(ValueError, match="after 1 items"):
+        run_sweep(SweepConfig("nb201", ["params"], str(tmp_path / "o2"), FromFile(str(src)),
+                              gpus_per_actor=0, progress=False))
