@@ -21,22 +21,12 @@ from scipy.stats import spearmanr
 
 from bench.stream import machine
 from engine.scoring import Scorer, ScoringPlan, WorkBatch
+from engine.truth import naslib_nb201_arch as naslib_arch
 from spaces import get_space
-from spaces.nb201 import OPS, NB201Arch
 
 PROXIES = {"grad_norm": "grad_norm", "snip": "snip", "grasp": "grasp", "fisher": "fisher",
            "jacob_cov": "jacov", "synflow": "synflow", "naswot": "nwot", "epe_nas": "epe_nas",
            "plain": "plain", "l2_norm": "l2_norm", "zen": None, "synflow_bn": None}
-NASLIB_OPS = ("skip_connect", "none", "nor_conv_3x3", "nor_conv_1x1", "avg_pool_3x3")
-NASLIB_EDGE_TO_OURS = (0, 1, 3, 2, 4, 5)
-
-
-def naslib_arch(key: str) -> NB201Arch:
-    ops = [0] * 6
-    for pos, code in enumerate(int(c) for c in key.strip("()").split(",")):
-        ops[NASLIB_EDGE_TO_OURS[pos]] = OPS.index(NASLIB_OPS[code])
-    return NB201Arch(tuple(ops))
-
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)

@@ -109,8 +109,9 @@ def sweep(space: str, estimator_names: str, all_: bool, sample: int | None, seed
 
 
 @main.command()
-@click.option("--results", "results_path", required=True, type=click.Path(exists=True),
-              help="A sweep's output directory, a results Parquet file, or a NASLib zc_*.json (published scores).")
+@click.option("--results", "results_path", required=True,
+              help="A sweep's output (directory or object-store URI), a results Parquet file, or a NASLib "
+                   "zc_*.json (published scores).")
 @click.option("--truth", "truth_path", required=True, type=click.Path(exists=True, dir_okay=False),
               help="Ground truth: CSV/Parquet with an architecture column, a NB201 CSV, or a NASLib zc json.")
 @click.option("--metric", help="Truth column to rank by (default: test_accuracy, val_accuracy, ...).")
@@ -135,12 +136,14 @@ def evaluate(results_path: str, truth_path: str, metric: str | None, space: str,
 
     try:
         rpath = Path(results_path)
-        if rpath.is_dir():
-            results = read_results(rpath)
+        if "://" in results_path or rpath.is_dir():
+            results = read_results(results_path)
         elif rpath.suffix == ".json":
             results = load_naslib(rpath, dataset)[1]
-        else:
+        elif rpath.is_file():
             results = pq.read_table(rpath)
+        else:
+            raise ValueError(f"--results {results_path!r} does not exist")
         tpath = Path(truth_path)
         truth = load_naslib(tpath, dataset)[0] if tpath.suffix == ".json" else load_truth(tpath, space, arch_column)
         ev = run_evaluation(results, truth, EvalOptions(metric=metric, sparse_threshold=sparse_threshold,

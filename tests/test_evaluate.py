@@ -120,3 +120,41 @@ def test_sweep_then_evaluate_end_to_end(ray_session, tmp_path):
     assert len(parser.images) >= 3 and not parser.external
     for src in parser.images:
         assert base64.b64decode(src.split(",", 1)[1])[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+class FakeNatsApi:
+    """The two calls archscore makes on a NATS-Bench topology API object."""
+
+    def __init__(self, strings, accs):
+        self.strings, self.accs = strings, accs
+
+    def __len__(self):
+        return len(self.strings)
+
+    def arch(self, index):
+        return self.strings[index]
+
+    def get_more_info(self, index, dataset, hp, is_random):
+        assert (dataset, hp, is_random) == ("cifar10", "200", False)
+        return {"test-accuracy": self.accs[index]}
+
+
+def test_nats_bench_api_adapter_and_missing_package():
+    from engine.truth import load_nats_bench
+
+    strings = ["|none~0|+|none~0|none~1|+|none~0|none~1|none~2|",
+               "|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|"]
+    t = load_nats_bench(FakeNatsApi(strings, [10.0, 93.6]))
+    assert t.column("arch").to_pylist() == strings and t.column("test_accuracy").to_pylist() == [10.0, 93.6]
+    try:
+        import nats_bench  # noqa: F401
+    except ImportError:
+        with pytest.raises(ImportError, match="pip install nats_bench"):
+            load_nats_bench("/no/such/NATS-tss-v1_0-3ffb9-simple")
+
+
+def test_evaluate_cli_names_a_missing_results_path(tmp_path):
+    truth = data_path("nb201", "cifar10_valid_test_3seed.csv")
+    result = CliRunner().invoke(main, ["evaluate", "--results", str(tmp_path / "nope"), "--truth", str(truth),
+                                       "--out", str(tmp_path / "o")])
+    assert result.exit_code != 0 and "does not exist" in result.output

@@ -7,7 +7,7 @@ from scipy.stats import spearmanr
 from engine.scoring import Scorer, ScoringPlan, WorkBatch
 from spaces import get_space
 from tests.conftest import data_path
-from tests.test_nb201 import naslib_to_arch
+from engine.truth import naslib_nb201_arch as naslib_to_arch
 
 
 def test_synflow_ranks_like_the_published_scores():

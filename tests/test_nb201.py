@@ -9,22 +9,11 @@ import pytest
 from scipy.stats import spearmanr
 
 from spaces import get_space
+from engine.truth import naslib_nb201_arch as naslib_to_arch
 from spaces.nb201 import NB201Arch, NB201Macro
 from tests.conftest import data_path
 
 SPACE = get_space("nb201")
-# NASLib's NB201 op codes and edge order (edges (1,2),(1,3),(1,4),(2,3),(2,4),(3,4), nodes from 1)
-NASLIB_OPS = {0: "skip_connect", 1: "none", 2: "nor_conv_3x3", 3: "nor_conv_1x1", 4: "avg_pool_3x3"}
-NASLIB_EDGE_TO_OURS = [0, 1, 3, 2, 4, 5]  # NASLib position -> our EDGES position
-
-
-def naslib_to_arch(key: str) -> NB201Arch:
-    codes = [int(c) for c in key.strip("()").split(",")]
-    ops = [0] * 6
-    for pos, code in enumerate(codes):
-        ops[NASLIB_EDGE_TO_OURS[pos]] = ["none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3",
-                                         "avg_pool_3x3"].index(NASLIB_OPS[code])
-    return NB201Arch(tuple(ops))
 
 
 def test_string_round_trip_and_encoding_range():

@@ -119,3 +119,15 @@ def test_msgpack_stream_input_with_limits(ray_session, tmp_path):
     with pytest.raises(ValueError, match="after 1 items"):
         run_sweep(SweepConfig("nb201", ["params"], str(tmp_path / "o2"), FromFile(str(src)),
                               gpus_per_actor=0, progress=False))
+
+
+def test_progress_lines_without_a_terminal(caplog):
+    import logging
+
+    from engine.progress import Progress
+
+    progress = Progress(1000, "sweep", every_s=0.0)
+    with caplog.at_level(logging.INFO, logger="archscore"):
+        progress.update(250)
+    assert progress.bar is None  # pytest's stderr is not a terminal
+    assert "250/1,000 archs (25%)" in caplog.text and "archs/s" in caplog.text and "ETA" in caplog.text
