@@ -61,6 +61,31 @@ def main() -> None:
     print(f"speed-up fused vs one at a time: {total / fused:.2f}x; fused scores equal single scores: {same}")
     everything, _ = run(EIGHT + OTHERS, encodings, args.batch, args.device)
     print(f"{'all twelve, fused':24s} {everything:8.3f} s/arch")
+    if args.device == "cpu":
+        per_arch = engine_run(encodings, args.batch, args.threads)
+        print(f"{'eight, fused, engine':24s} {per_arch:8.3f} s/arch   ({args.threads} actors x 1 thread, "
+              f"after actor start-up: {total / per_arch:.2f}x vs one at a time)")
+
+
+def engine_run(encodings: np.ndarray, batch: int, actors: int) -> float:
+    """The engine's own deployment on this machine: one single-threaded actor per core."""
+    import os
+    import tempfile
+
+    import ray
+
+    from engine import FromIterable, SweepConfig, run_sweep
+
+    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+    ray.init(num_cpus=actors, include_dashboard=False, log_to_driver=False)
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            summary = run_sweep(SweepConfig("nb201", list(EIGHT), tmp, FromIterable(encodings.tolist()),
+                                            batch_size=1, data="synthetic", data_batch_size=batch,
+                                            num_actors=actors, gpus_per_actor=0, progress=False))
+    finally:
+        ray.shutdown()
+    return summary.stats.streaming_seconds / len(encodings)
 
 
 if __name__ == "__main__":

@@ -39,13 +39,14 @@ class StreamStats:
     split: int = 0
     isolated: int = 0
     actors_replaced: int = 0
-    #: monotonic time of the first and last finished batch (streaming time excludes actor start-up)
-    first_done: float | None = None
+    #: monotonic times: every actor constructed (models, data loaded), last batch finished
+    ready: float | None = None
     last_done: float | None = None
 
     @property
     def streaming_seconds(self) -> float:
-        return (self.last_done - self.first_done) if self.first_done and self.last_done else 0.0
+        """Seconds from all actors being ready to the last finished batch (no start-up)."""
+        return (self.last_done - self.ready) if self.ready and self.last_done else 0.0
 
 
 @dataclass
@@ -79,6 +80,13 @@ class Scheduler:
         open_batches: dict[int, _OpenBatch] = {}
         source = iter(batches)
         exhausted = False
+        for a in range(len(self.actors)):  # wait for start-up, so that a broken set-up fails here
+            try:
+                ray.get(self.actors[a].ping.remote(), timeout=self.ping_timeout_s)
+            except (RayError, GetTimeoutError) as exc:
+                log.warning("actor %d failed to start: %s", a, exc)
+                self._ensure_alive(a)
+        self.stats.ready = time.monotonic()
 
         def finish(task: _Task, table: pa.Table) -> None:
             entry = open_batches[task.batch.batch_id]
@@ -90,9 +98,7 @@ class Scheduler:
                 del open_batches[task.batch.batch_id]
                 tables = [t for _, t in sorted(entry.tables, key=lambda x: x[0])]
                 self.stats.batches += 1
-                now = time.monotonic()
-                self.stats.first_done = self.stats.first_done or now
-                self.stats.last_done = now
+                self.stats.last_done = time.monotonic()
                 on_done(task.batch.batch_id, tables[0] if len(tables) == 1 else pa.concat_tables(tables))
 
         while True:
