@@ -19,8 +19,17 @@ from .sink import write_atomic  # noqa: E402
 CSS = """body{font-family:system-ui,sans-serif;max-width:1200px;margin:2em auto;color:#222}
 h1{font-size:1.6em}h2{font-size:1.2em;margin-top:2em;border-bottom:1px solid #ddd}
 table{border-collapse:collapse;font-size:.9em}td,th{padding:4px 10px;border-bottom:1px solid #eee;text-align:right}
-th:first-child,td:first-child{text-align:left}.muted{color:#777}img{max-width:100%}
-.good{background:#e6f4ea}.bad{background:#fdecea}"""
+th:first-child,td:first-child{text-align:left}td{white-space:nowrap}.muted{color:#777}img{max-width:100%}"""
+
+
+def _heat(value: float | None) -> str:
+    """A background from red (-1) through white (0) to green (+1) for a correlation cell."""
+    if value is None:
+        return ""
+    v = max(-1.0, min(1.0, value))
+    hue, light = (130, 100 - 22 * v) if v >= 0 else (5, 100 + 22 * v)
+    return f' style="background:hsl({hue},60%,{light:.0f}%)"'
+
 
 
 def _png(fig: plt.Figure) -> str:
@@ -65,7 +74,9 @@ def render(ev: Evaluation, title: str = "archscore evaluation") -> str:
                  fmt(get("sparse_kendall_tau")), fmt(get("p_at_top_k", 0.05)), fmt(get("br_at_k", 0.01), 0),
                  fmt(get("bias_params_spearman")), fmt(get("bias_flops_spearman")), fmt(get("n_used"), 0),
                  fmt(get("n_excluded"), 0), fmt(get("n_unmatched"), 0)]
-        parts.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
+        heat = [""] + [_heat(v) for v in (kt.get("value"), get("spearman"), get("pearson"),
+                                           get("sparse_kendall_tau"))] + [""] * 7
+        parts.append("<tr>" + "".join(f"<td{h}>{c}</td>" for h, c in zip(heat, cells)) + "</tr>")
     parts.append("</table>")
     if not names:
         parts.append("<p>No estimator had matched results.</p>")
