@@ -215,6 +215,3 @@ class Scorer:
                 seconds[np.ix_(positions, valid)] = result.seconds
                 messages.update(((positions[g], valid[j]), m) for (g, j), m in result.errors.items())
         return self.rows.rows(batch, archs, errors, scores, seconds, messages)
-
-    def failure_rows(self, batch: WorkBatch, message: str) -> pa.Table:
-        return self.rows.failure_rows(batch, message)

@@ -127,7 +127,8 @@ def run_sweep(config: SweepConfig) -> SweepSummary:
     builds_models = any(e.needs_data for e in estimators)
     batch_size = config.batch_size or (MODEL_BATCH if builds_models else ANALYTIC_BATCH)
     plan = config.plan()
-    run_config = {**plan.as_dict(), "input": config.source.describe(), "seeds": list(config.seeds),
+    input_desc = config.source.describe()
+    run_config = {**plan.as_dict(), "input": input_desc, "seeds": list(config.seeds),
                   "batch_size": batch_size}
     sink = ResultSink(config.out, run_config, config.rows_per_part).open()
     if sink.done:
@@ -152,12 +153,10 @@ def run_sweep(config: SweepConfig) -> SweepSummary:
         threads = max(1, int(config.cpus_per_actor))
         scheduler = Scheduler(lambda: actor_cls.remote(plan, threads), n_actors, config.max_in_flight)
         log.info("scoring with %d actors (%s CPU, %s GPU each)", n_actors, config.cpus_per_actor, gpus)
-        total = space.size * len(config.seeds) if space.size and config.source.describe()["kind"] == "all" else None
-        if config.source.describe()["kind"] == "sample":
-            total = config.source.describe()["n"] * len(config.seeds)
+        per_seed = {"all": space.size, "sample": input_desc.get("n")}.get(input_desc["kind"])
+        total = per_seed * len(config.seeds) - sink.resumed_rows // len(estimators) if per_seed else None
         progress = Progress(total, "sweep", enabled=config.progress)
         skipped = len(sink.done)
-        progress.update(0)
         rows = RowBuilder(space, config.estimators, worker="driver")
         try:
             stats = scheduler.run(_work_batches(space, config.source, config.seeds, batch_size, set(sink.done)),
