@@ -20,7 +20,7 @@ from estimators import ESTIMATORS
 from estimators import criteria as C
 from spaces import get_space
 
-from .schema import VERSION
+from .schema import VERSION, config_of
 
 CRITERIA_SCHEMA = pa.schema([
     pa.field("estimator", pa.string(), nullable=False),
@@ -100,6 +100,8 @@ def evaluate(results: pa.Table, truth: pa.Table, options: EvalOptions | None = N
     rows: list[dict[str, Any]] = []
     ev = Evaluation(criteria=CRITERIA_SCHEMA.empty_table(), metric=metric)
     costs_cache: dict[tuple[str, str], tuple[float, float]] = {}
+    # bias is measured against the costs of the networks that were scored (the run's macro config)
+    macro_overrides = config_of(results.schema).get("macro", {})
     keys = results.select(["estimator", "seed"]).group_by(["estimator", "seed"]).aggregate([]).to_pylist()
     for key in sorted(keys, key=lambda k: (k["estimator"], k["seed"])):
         name, seed = key["estimator"], key["seed"]
@@ -123,8 +125,8 @@ def evaluate(results: pa.Table, truth: pa.Table, options: EvalOptions | None = N
             if u:
                 if (sp_name, arch) not in costs_cache:
                     space = get_space(sp_name)
-                    a = space.parse(arch)
-                    costs_cache[sp_name, arch] = (space.params(a, space.macro()), space.flops(a, space.macro()))
+                    a, macro = space.parse(arch), space.macro(**macro_overrides)
+                    costs_cache[sp_name, arch] = (space.params(a, macro), space.flops(a, macro))
                 p, f = costs_cache[sp_name, arch]
                 params.append(p)
                 flops.append(f)
