@@ -2,9 +2,10 @@
 
 ``ray.util.ActorPool`` submits its whole input up front and drops dead actors; this scheduler
 keeps at most ``max_in_flight`` batches per actor (backpressure: the input is pulled only as
-results come back), retries a batch whose actor died, splits a batch that fails twice until the
-architecture that kills workers is isolated (it alone gets error rows), and replaces actors that
-stay dead (Ray restarts an actor a few times itself). It gives up, with an error, only when
+results come back). A batch whose actor died is retried alone on an idle actor, so that a failure
+there can only be its own; a batch that fails alone is split, down to the single architecture that
+kills workers, which gets error rows after failing alone twice, while its neighbours score. Actors
+that stay dead are replaced (Ray restarts an actor a few times itself). It gives up, with an error, only when
 ``max_replacements`` replacements in a row score nothing, so a broken worker set-up cannot hang it.
 """
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import Any, Callable, Iterator
 
 import pyarrow as pa
 import ray
-from ray.exceptions import GetTimeoutError, RayActorError, RayError
+from ray.exceptions import GetTimeoutError, RayError, RayTaskError
 
 from .schema import table_from_ipc
 from .scoring import WorkBatch
@@ -74,9 +75,10 @@ class Scheduler:
             failure_rows: Callable[[WorkBatch, str], pa.Table],
             on_progress: Callable[[int], None] | None = None) -> StreamStats:
         """Score every batch; ``on_done(batch_id, table)`` is called once per input batch."""
-        queue: deque[_Task] = deque()
-        pending: dict[Any, tuple[int, _Task]] = {}
+        suspects: deque[_Task] = deque()  # failed once: each is rerun alone on an idle actor
+        pending: dict[Any, tuple[int, _Task, bool]] = {}
         load = [0] * len(self.actors)
+        exclusive = [False] * len(self.actors)
         open_batches: dict[int, _OpenBatch] = {}
         source = iter(batches)
         exhausted = False
@@ -101,55 +103,65 @@ class Scheduler:
                 self.stats.last_done = time.monotonic()
                 on_done(task.batch.batch_id, tables[0] if len(tables) == 1 else pa.concat_tables(tables))
 
+        def submit(a: int, task: _Task, alone: bool) -> None:
+            pending[self.actors[a].score.remote(task.batch)] = (a, task, alone)
+            load[a] += 1
+            exclusive[a] = alone
+
         while True:
-            # fill free slots, retries first, then fresh input (pulled lazily: backpressure)
             for a in range(len(self.actors)):
-                while load[a] < self.max_in_flight:
-                    if queue:
-                        task = queue.popleft()
-                    elif not exhausted:
-                        try:
-                            batch = next(source)
-                        except StopIteration:
-                            exhausted = True
-                            break
-                        task = _Task(batch)
-                        open_batches[batch.batch_id] = _OpenBatch(remaining=1)
-                        self.stats.items += len(batch)
-                    else:
+                if exclusive[a]:
+                    continue
+                if suspects:  # a suspect runs alone, so that a failure can only be its own
+                    if load[a] == 0:
+                        submit(a, suspects.popleft(), alone=True)
+                    continue  # meanwhile this actor gets no new work and drains
+                while load[a] < self.max_in_flight and not exhausted:
+                    try:  # fresh input is pulled only into free slots: backpressure
+                        batch = next(source)
+                    except StopIteration:
+                        exhausted = True
                         break
-                    pending[self.actors[a].score.remote(task.batch)] = (a, task)
-                    load[a] += 1
+                    open_batches[batch.batch_id] = _OpenBatch(remaining=1)
+                    self.stats.items += len(batch)
+                    submit(a, _Task(batch), alone=False)
             if not pending:
                 break
             ready, _ = ray.wait(list(pending), num_returns=1)
             for ref in ready:
-                a, task = pending.pop(ref)
+                a, task, alone = pending.pop(ref)
                 load[a] -= 1
+                exclusive[a] = False
                 try:
                     table = table_from_ipc(ray.get(ref))
                 except RayError as exc:
-                    self._failed(a, task, exc, queue, open_batches, finish, failure_rows)
+                    self._failed(a, task, alone, exc, suspects, open_batches, finish, failure_rows)
                 else:
                     self._replaced_since_progress = 0
                     finish(task, table)
         return self.stats
 
-    def _failed(self, a: int, task: _Task, exc: Exception, queue: deque[_Task],
+    def _failed(self, a: int, task: _Task, alone: bool, exc: Exception, suspects: deque[_Task],
                 open_batches: dict[int, _OpenBatch], finish: Callable[[_Task, pa.Table], None],
                 failure_rows: Callable[[WorkBatch, str], pa.Table]) -> None:
+        """Blame a task only for failures it had to itself: batches that shared the dying actor are
+        retried alone; a batch that fails alone is split; a single architecture that fails alone
+        twice is isolated with error rows."""
         reason = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
-        log.warning("batch %d (%d items) failed on actor %d: %s", task.batch.batch_id, len(task.batch), a, reason)
-        if isinstance(exc, RayActorError):
+        log.warning("batch %d (%d items%s) failed on actor %d: %s", task.batch.batch_id, len(task.batch),
+                    ", alone" if alone else "", a, reason)
+        if not isinstance(exc, RayTaskError):  # the worker died or is restarting: wait or replace
             self._ensure_alive(a)
-        if task.attempts == 0:
+        if not alone:
             self.stats.retried += 1
-            queue.append(_Task(task.batch, 1))
+            suspects.append(task)
         elif len(task.batch) > 1:
             self.stats.split += 1
             left, right = task.batch.split()
             open_batches[task.batch.batch_id].remaining += 1
-            queue.extend([_Task(left, 1), _Task(right, 1)])
+            suspects.extend([_Task(left), _Task(right)])
+        elif task.attempts == 0:
+            suspects.append(_Task(task.batch, 1))
         else:
             self.stats.isolated += 1
             finish(task, failure_rows(task.batch, f"scoring this architecture failed its worker twice: {reason}"))
