@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -143,40 +144,41 @@ def evaluate(results: pa.Table, truth: pa.Table, options: EvalOptions | None = N
     return ev
 
 
-def _row(pts: Points, metric: str, criterion: str, value: float, n: int, ratio: float | None = None,
-         ci: tuple[float, float] = (float("nan"), float("nan"))) -> dict[str, Any]:
+def _row(estimator: str, seed: int | None, metric: str, criterion: str, value: float, n: int,
+         ratio: float | None = None, ci: tuple[float, float] = (float("nan"), float("nan"))) -> dict[str, Any]:
     clean = lambda v: None if v is None or not np.isfinite(v) else float(v)  # noqa: E731
-    return {"estimator": pts.estimator, "seed": pts.seed, "metric": metric, "criterion": criterion,
+    return {"estimator": estimator, "seed": seed, "metric": metric, "criterion": criterion,
             "ratio": ratio, "value": clean(value), "ci_low": clean(ci[0]), "ci_high": clean(ci[1]), "n": n}
 
 
 def _criteria_rows(pts: Points, metric: str, opts: EvalOptions, n_rows: int, n_excluded: int,
                    n_unmatched: int) -> list[dict[str, Any]]:
     s, t, n = pts.scores, pts.truth, len(pts.scores)
-    out = [_row(pts, metric, "n_rows", n_rows, n_rows), _row(pts, metric, "n_excluded", n_excluded, n_rows),
-           _row(pts, metric, "n_unmatched", n_unmatched, n_rows), _row(pts, metric, "n_used", n, n)]
+    row = partial(_row, pts.estimator, pts.seed, metric)
+    out = [row("n_rows", n_rows, n_rows), row("n_excluded", n_excluded, n_rows),
+           row("n_unmatched", n_unmatched, n_rows), row("n_used", n, n)]
     if n < 2:
         return out
-    out.append(_row(pts, metric, "kendall_tau", C.kendall_tau(s, t), n,
+    out.append(row("kendall_tau", C.kendall_tau(s, t), n,
                     ci=C.bootstrap_ci(s, t, C.kendall_tau, opts.n_boot, seed=opts.seed)))
-    out.append(_row(pts, metric, "spearman", C.spearman(s, t), n,
+    out.append(row("spearman", C.spearman(s, t), n,
                     ci=C.bootstrap_ci(s, t, C.spearman, opts.n_boot, seed=opts.seed)))
-    out.append(_row(pts, metric, "pearson", C.pearson(s, t), n))
-    out.append(_row(pts, metric, "sparse_kendall_tau", C.sparse_kendall_tau(s, t, opts.sparse_threshold), n))
+    out.append(row("pearson", C.pearson(s, t), n))
+    out.append(row("sparse_kendall_tau", C.sparse_kendall_tau(s, t, opts.sparse_threshold), n))
     for r in opts.topk_ratios:
         k = C.k_of(n, r)
-        out.append(_row(pts, metric, "p_at_top_k", C.precision_at_top_k(s, t, r), k, r))
-        out.append(_row(pts, metric, "p_at_bottom_k", C.precision_at_bottom_k(s, t, r), k, r))
-        out.append(_row(pts, metric, "kendall_tau_top_k", C.kendall_tau_top_k(s, t, r), k, r))
+        out.append(row("p_at_top_k", C.precision_at_top_k(s, t, r), k, r))
+        out.append(row("p_at_bottom_k", C.precision_at_bottom_k(s, t, r), k, r))
+        out.append(row("kendall_tau_top_k", C.kendall_tau_top_k(s, t, r), k, r))
     for r in opts.brwr_ratios:
         k = C.k_of(n, r)
         br, wr = C.best_and_worst_rank_at_k(s, t, r)
-        out += [_row(pts, metric, "br_at_k", br if k else float("nan"), k, r),
-                _row(pts, metric, "wr_at_k", wr if k else float("nan"), k, r),
-                _row(pts, metric, "br_at_k_rel", br / n if k else float("nan"), k, r),
-                _row(pts, metric, "wr_at_k_rel", wr / n if k else float("nan"), k, r)]
-    out.append(_row(pts, metric, "bias_params_spearman", C.spearman(s, pts.params), n))
-    out.append(_row(pts, metric, "bias_flops_spearman", C.spearman(s, pts.flops), n))
+        out += [row("br_at_k", br if k else float("nan"), k, r),
+                row("wr_at_k", wr if k else float("nan"), k, r),
+                row("br_at_k_rel", br / n if k else float("nan"), k, r),
+                row("wr_at_k_rel", wr / n if k else float("nan"), k, r)]
+    out.append(row("bias_params_spearman", C.spearman(s, pts.params), n))
+    out.append(row("bias_flops_spearman", C.spearman(s, pts.flops), n))
     return out
 
 
@@ -189,10 +191,10 @@ def _seed_rows(points: list[Points], metric: str) -> list[dict[str, Any]]:
     for name, pts in by_est.items():
         if len(pts) < 2:
             continue
-        agg = Points(name, None, np.array([]), np.array([]), np.array([]), np.array([]), np.array([]), True)  # type: ignore[arg-type]
+        row = partial(_row, name, None, metric)  # seed None: across seeds
         taus = np.array([C.kendall_tau(p.scores, p.truth) for p in pts if len(p.scores) > 1])
-        out += [_row(agg, metric, "kendall_tau_seed_mean", float(np.mean(taus)), len(taus)),
-                _row(agg, metric, "kendall_tau_seed_std", float(np.std(taus, ddof=1)) if len(taus) > 1 else float("nan"), len(taus))]
+        out += [row("kendall_tau_seed_mean", float(np.mean(taus)), len(taus)),
+                row("kendall_tau_seed_std", float(np.std(taus, ddof=1)) if len(taus) > 1 else float("nan"), len(taus))]
         common = set.intersection(*(set(p.hashes.tolist()) for p in pts))
         if len(common) >= 2:
             mats = []
@@ -204,5 +206,5 @@ def _seed_rows(points: list[Points], metric: str) -> list[dict[str, Any]]:
             m = np.array(mats)  # (seeds, archs)
             between = m.mean(0).std()
             rel = float(m.std(0, ddof=1).mean() / between) if between > 0 else float("nan")
-            out.append(_row(agg, metric, "score_seed_std_rel", rel, len(common)))
+            out.append(row("score_seed_std_rel", rel, len(common)))
     return out

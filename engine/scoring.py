@@ -61,11 +61,7 @@ class ScoringPlan:
                 "data_batch_size": self.batch_size, "plugins": list(self.plugins)}
 
 
-_PACKER = msgpack.Packer()
-
-
-def pack_encoding(encoding: Any) -> bytes:
-    return _PACKER.pack(encoding)
+_PACKER = msgpack.Packer()  # msgpack-encodes each architecture's compact encoding
 
 
 def resolve_macro(space: Space, plan: ScoringPlan) -> Any:

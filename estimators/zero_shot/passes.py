@@ -19,6 +19,7 @@ proxies were fused with it.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -48,9 +49,13 @@ class Signals:
     failed: dict[str, str] = field(default_factory=dict)
 
 
+def named_prunable_layers(model: nn.Module) -> list[tuple[str, nn.Module]]:
+    """Conv and linear layers with their names: the layers every published proxy sums over."""
+    return [(n, m) for n, m in model.named_modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
+
+
 def prunable_layers(model: nn.Module) -> list[nn.Module]:
-    """Conv and linear layers: the layers every published proxy sums over."""
-    return [m for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
+    return [m for _, m in named_prunable_layers(model)]
 
 
 def data_pass(model: nn.Module, x: torch.Tensor, y: torch.Tensor, needs: frozenset[str], sig: Signals) -> None:
@@ -125,8 +130,7 @@ def synflow_pass(model: nn.Module, input_shape: tuple[int, ...], with_bn: bool) 
     finally:
         for h in hooks:
             h.remove()
-    names = [n for n, m in model.named_modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
-    weights = [params[f"{n}.weight" if n else "weight"] for n in names]
+    weights = [params[f"{n}.weight" if n else "weight"] for n, _ in named_prunable_layers(model)]
     grads = torch.autograd.grad(out.sum(), weights, allow_unused=True)
     return float(sum((w.detach() * g).abs().sum() for w, g in zip(weights, grads) if g is not None))
 
