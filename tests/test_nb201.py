@@ -122,6 +122,14 @@ def test_flops_match_a_hook_count_of_the_built_module():
         assert total[0] == SPACE.flops(arch, macro)
 
 
+def _hessian_times_x(pool, x):
+    """d/dx (grad_x sum(pool(x)^3) . x), a Hessian-vector product like GraSP's H·g."""
+    import torch
+
+    (grad,) = torch.autograd.grad(pool(x).pow(3).sum(), x, create_graph=True)
+    return torch.autograd.grad((grad * x.detach()).sum(), x)[0]
+
+
 def test_fast_avg_pool_equals_torch_pooling():
     import torch
     import torch.nn.functional as F
@@ -136,3 +144,9 @@ def test_fast_avg_pool_equals_torch_pooling():
         g1, = torch.autograd.grad(ours.pow(2).sum(), x)
         g2, = torch.autograd.grad(ref.pow(2).sum(), x)
         assert torch.allclose(g1, g2, rtol=0, atol=1e-12)
+        # the hand-written adjoint: first and second derivatives (GraSP's H·g needs the second)
+        assert torch.autograd.gradcheck(AvgPool3x3(), (x,))
+        assert torch.autograd.gradgradcheck(AvgPool3x3(), (x,))
+        assert torch.allclose(_hessian_times_x(AvgPool3x3(), x),
+                              _hessian_times_x(lambda t: F.avg_pool2d(t, 3, 1, 1, count_include_pad=False), x),
+                              rtol=0, atol=1e-10)
