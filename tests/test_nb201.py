@@ -150,3 +150,36 @@ def test_fast_avg_pool_equals_torch_pooling():
         assert torch.allclose(_hessian_times_x(AvgPool3x3(), x),
                               _hessian_times_x(lambda t: F.avg_pool2d(t, 3, 1, 1, count_include_pad=False), x),
                               rtol=0, atol=1e-10)
+
+
+@pytest.mark.parametrize("text", [
+    "|none~0|+|nor_conv_3x3~0|none~1|+|avg_pool_3x3~0|none~1|skip_connect~2|",
+    "|none~0|+|none~0|none~1|+|nor_conv_1x1~0|none~1|none~2|",
+    "|none~0|+|none~0|none~1|+|none~0|none~1|none~2|",
+])
+def test_cells_skip_none_edges_without_changing_values_or_gradients(text):
+    """The cell leaves out ``none`` edges (exact zeros); every value and gradient stays the same
+    as summing all six edges, as NB201's cell does."""
+    import torch
+
+    from spaces.nb201 import EDGES
+    from spaces.nb201_model import InferCell
+
+    torch.manual_seed(0)
+    cell = InferCell(SPACE.parse(text).ops, 4).train()
+
+    def every_edge(x):
+        nodes = [x]
+        for node in range(1, 4):
+            terms = [edge(nodes[src]) for edge, (src, dst) in zip(cell.edges, EDGES) if dst == node]
+            nodes.append(sum(terms[1:], terms[0]))
+        return nodes[3]
+
+    x = torch.randn(3, 4, 6, 6, requires_grad=True)
+    fast, ref = cell(x), every_edge(x)
+    assert torch.equal(fast, ref)
+    g_fast = torch.autograd.grad(fast.pow(2).sum(), [x, *cell.parameters()], allow_unused=True)
+    g_ref = torch.autograd.grad(ref.pow(2).sum(), [x, *cell.parameters()], allow_unused=True)
+    for a, b in zip(g_fast, g_ref):
+        assert (a is None and b is None) or torch.equal(a, b)
+    assert fast.grad_fn is not None  # an all-none cell stays connected: its gradient is zero, not missing
