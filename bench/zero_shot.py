@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from bench.stream import machine
+from engine.heap import retain_freed_memory
 from engine.scoring import Scorer, ScoringPlan, WorkBatch
 from spaces import get_space
 
@@ -43,9 +44,11 @@ def main() -> None:
     ap.add_argument("--device", default="cpu")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
+    heap = retain_freed_memory()  # as the engine's actors do
     space = get_space("nb201")
     encodings = np.array([space.encode(a) for a in space.sample(args.archs, np.random.default_rng(0))])
-    print(f"machine: {machine()}; torch {torch.__version__} on {args.device}, {torch.get_num_threads()} threads")
+    print(f"machine: {machine()}; torch {torch.__version__} on {args.device}, {torch.get_num_threads()} threads, "
+          f"freed heap memory {'kept' if heap else 'returned to the OS'}")
     print(f"{args.archs} random NB201 archs, C=16 N=5, batch {args.batch}\n")
     singles, alone = {}, {}
     print(f"{'proxy':12s} {'s/arch alone':>13s}")

@@ -13,6 +13,7 @@ from typing import Any
 
 import ray
 
+from .heap import retain_freed_memory
 from .schema import table_to_ipc
 from .scoring import Scorer, ScoringPlan, WorkBatch
 
@@ -31,6 +32,7 @@ def _pick_device() -> str:
 class ScorerActor:
     def __init__(self, plan: ScoringPlan, threads: int | None = None) -> None:
         self.device = _pick_device()
+        self.heap_tuned = retain_freed_memory()
         if threads:
             import torch
 
@@ -51,7 +53,7 @@ class ScorerActor:
         """Where this actor runs and what it sees (for placement checks)."""
         return {"pid": os.getpid(), "host": socket.gethostname(), "device": self.device,
                 "gpu_ids": self.gpu_ids, "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"),
-                "worker": self.scorer.worker}
+                "worker": self.scorer.worker, "heap_tuned": self.heap_tuned}
 
 
 def make_actor_class(num_cpus: float, num_gpus: float, max_restarts: int = 3) -> Any:
