@@ -111,6 +111,14 @@ class InferCell(nn.Module):
             nodes.append(sum(terms[1:], terms[0]))
         return nodes[3]
 
+    def forward_every_edge(self, x: torch.Tensor) -> torch.Tensor:
+        """NB201's own evaluation: all six edges, ``none`` included (what ``forward`` must equal)."""
+        nodes = [x]
+        for node in range(1, 4):
+            terms = [edge(nodes[src]) for edge, (src, dst) in zip(self.edges, EDGES) if dst == node]
+            nodes.append(sum(terms[1:], terms[0]))
+        return nodes[3]
+
 
 class ResNetBasicblock(nn.Module):
     """NB201's reduction block: two ReLU-conv-BN and an avg-pool + 1x1-conv shortcut."""
