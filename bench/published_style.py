@@ -39,6 +39,7 @@ from engine.data import BatchCache
 from engine.heap import retain_freed_memory
 from engine.scoring import Scorer, ScoringPlan, WorkBatch
 from estimators.zero_shot.epe_nas import epe_score
+from estimators.zero_shot.passes import prunable_layers
 from spaces import get_space
 from spaces.nb201 import NB201Macro
 from spaces.nb201_model import AvgPool3x3, InferCell
@@ -53,10 +54,6 @@ def published_network(space, arch, macro: NB201Macro) -> nn.Module:
                 if isinstance(edge, AvgPool3x3):
                     module.edges[i] = nn.AvgPool2d(3, stride=1, padding=1, count_include_pad=False)
     return net
-
-
-def _layers(net: nn.Module) -> list[nn.Module]:
-    return [m for m in net.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
 
 
 def _without_bn(net: nn.Module) -> nn.Module:
@@ -76,29 +73,29 @@ def _apply(layer: nn.Module, x: torch.Tensor, weight: torch.Tensor) -> torch.Ten
 
 def grad_norm(net, x, y):
     F.cross_entropy(net(x), y).backward()
-    return sum(float(m.weight.grad.norm()) for m in _layers(net))
+    return sum(float(m.weight.grad.norm()) for m in prunable_layers(net))
 
 
 def snip(net, x, y):
-    for layer in _layers(net):
+    for layer in prunable_layers(net):
         layer.weight_mask = nn.Parameter(torch.ones_like(layer.weight))
         layer.weight.requires_grad = False
         layer.forward = types.MethodType(lambda self, t: _apply(self, t, self.weight * self.weight_mask), layer)
     F.cross_entropy(net(x), y).backward()
-    return sum(float(m.weight_mask.grad.abs().sum()) for m in _layers(net))
+    return sum(float(m.weight_mask.grad.abs().sum()) for m in prunable_layers(net))
 
 
 def grasp(net, x, y):
-    weights = [m.weight for m in _layers(net)]
+    weights = [m.weight for m in prunable_layers(net)]
     grad_w = torch.autograd.grad(F.cross_entropy(net(x), y), weights)
     grad_f = torch.autograd.grad(F.cross_entropy(net(x), y), weights, create_graph=True)
     sum((gw.detach() * gf).sum() for gw, gf in zip(grad_w, grad_f)).backward()
-    return sum(float((-m.weight.detach() * m.weight.grad).sum()) for m in _layers(net))
+    return sum(float((-m.weight.detach() * m.weight.grad).sum()) for m in prunable_layers(net))
 
 
 def fisher(net, x, y):
     total = [0.0]
-    for layer in _layers(net):
+    for layer in prunable_layers(net):
         layer.dummy = nn.Identity()
 
         def forward(self, t):
@@ -142,7 +139,7 @@ def synflow(net, x, y):
             p.abs_()
     out = net(torch.ones((1, *x.shape[1:]), dtype=torch.float64))
     out.sum().backward()
-    score = sum(float((m.weight.detach() * m.weight.grad).abs().sum()) for m in _layers(net))
+    score = sum(float((m.weight.detach() * m.weight.grad).abs().sum()) for m in prunable_layers(net))
     with torch.no_grad():
         for name, p in net.state_dict().items():
             p.mul_(signs[name])

@@ -101,21 +101,21 @@ class InferCell(nn.Module):
         self.edges = nn.ModuleList(make_op(OPS[op], c) for op in ops)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        nodes = [x]
-        for node in range(1, 4):
-            incoming = [(edge, src) for edge, (src, dst) in zip(self.edges, EDGES) if dst == node]
-            # A ``none`` edge adds exact zeros, so it is only evaluated when a node has nothing else:
-            # the values are the same, and its multiply is not paid in every backward and double backward.
-            live = [(edge, src) for edge, src in incoming if not isinstance(edge, Zero)] or incoming[:1]
-            terms = [edge(nodes[src]) for edge, src in live]
-            nodes.append(sum(terms[1:], terms[0]))
-        return nodes[3]
+        # A ``none`` edge adds exact zeros, so it is only evaluated when a node has nothing else:
+        # the values are the same, and its multiply is not paid in every backward and double backward.
+        return self._output(x, skip_none=True)
 
     def forward_every_edge(self, x: torch.Tensor) -> torch.Tensor:
         """NB201's own evaluation: all six edges, ``none`` included (what ``forward`` must equal)."""
+        return self._output(x, skip_none=False)
+
+    def _output(self, x: torch.Tensor, skip_none: bool) -> torch.Tensor:
         nodes = [x]
         for node in range(1, 4):
-            terms = [edge(nodes[src]) for edge, (src, dst) in zip(self.edges, EDGES) if dst == node]
+            incoming = [(edge, src) for edge, (src, dst) in zip(self.edges, EDGES) if dst == node]
+            if skip_none:
+                incoming = [(edge, src) for edge, src in incoming if not isinstance(edge, Zero)] or incoming[:1]
+            terms = [edge(nodes[src]) for edge, src in incoming]
             nodes.append(sum(terms[1:], terms[0]))
         return nodes[3]
 
