@@ -32,14 +32,14 @@ os.environ.setdefault("RAY_AUTH_MODE", "disabled")
 import ray  # noqa: E402
 
 from bench.stream import machine  # noqa: E402
-from engine import Sample, SweepConfig, read_results, run_sweep  # noqa: E402
-from engine.sink import MANIFEST  # noqa: E402
+from archscore.engine import Sample, SweepConfig, read_results, run_sweep  # noqa: E402
+from archscore.engine.sink import MANIFEST  # noqa: E402
 
 DRIVER = """
 import sys
 sys.path.insert(0, {root!r})
 from bench.chaos import config
-from engine import run_sweep
+from archscore.engine import run_sweep
 run_sweep(config(sys.argv[1], int(sys.argv[2]), None, address=sys.argv[3]))
 """
 

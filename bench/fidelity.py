@@ -20,9 +20,9 @@ import torch
 from scipy.stats import spearmanr
 
 from bench.stream import machine
-from engine.scoring import Scorer, ScoringPlan, WorkBatch
-from engine.truth import naslib_nb201_arch as naslib_arch
-from spaces import get_space
+from archscore.engine.scoring import Scorer, ScoringPlan, WorkBatch
+from archscore.engine.truth import naslib_nb201_arch as naslib_arch
+from archscore.spaces import get_space
 
 PROXIES = {"grad_norm": "grad_norm", "snip": "snip", "grasp": "grasp", "fisher": "fisher",
            "jacob_cov": "jacov", "synflow": "synflow", "naswot": "nwot", "epe_nas": "epe_nas",

@@ -35,14 +35,14 @@ from torch import nn
 
 from bench.stream import machine
 from bench.zero_shot import EIGHT
-from engine.data import BatchCache
-from engine.heap import retain_freed_memory
-from engine.scoring import Scorer, ScoringPlan, WorkBatch
-from estimators.zero_shot.epe_nas import epe_score
-from estimators.zero_shot.passes import prunable_layers
-from spaces import get_space
-from spaces.nb201 import NB201Macro
-from spaces.nb201_model import AvgPool3x3, InferCell
+from archscore.engine.data import BatchCache
+from archscore.engine.heap import retain_freed_memory
+from archscore.engine.scoring import Scorer, ScoringPlan, WorkBatch
+from archscore.estimators.zero_shot.epe_nas import epe_score
+from archscore.estimators.zero_shot.passes import prunable_layers
+from archscore.spaces import get_space
+from archscore.spaces.nb201 import NB201Macro
+from archscore.spaces.nb201_model import AvgPool3x3, InferCell
 
 
 def published_network(space, arch, macro: NB201Macro) -> nn.Module:

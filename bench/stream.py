@@ -19,7 +19,7 @@ import tempfile
 
 CHILD = r"""
 import json, resource, sys, time, logging
-from engine import SweepConfig, run_sweep, read_results
+from archscore.engine import SweepConfig, run_sweep, read_results
 seeds, out = int(sys.argv[1]), sys.argv[2]
 t0 = time.monotonic()
 summary = run_sweep(SweepConfig("nb201", ["params", "flops"], out, seeds=list(range(seeds)),

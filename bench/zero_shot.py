@@ -17,9 +17,9 @@ import numpy as np
 import torch
 
 from bench.stream import machine
-from engine.heap import retain_freed_memory
-from engine.scoring import Scorer, ScoringPlan, WorkBatch
-from spaces import get_space
+from archscore.engine.heap import retain_freed_memory
+from archscore.engine.scoring import Scorer, ScoringPlan, WorkBatch
+from archscore.spaces import get_space
 
 EIGHT = ("grad_norm", "snip", "grasp", "fisher", "jacob_cov", "synflow", "naswot", "epe_nas")
 OTHERS = ("plain", "l2_norm", "zen", "synflow_bn")
@@ -77,7 +77,7 @@ def engine_run(encodings: np.ndarray, batch: int, actors: int) -> float:
 
     import ray
 
-    from engine import FromIterable, SweepConfig, run_sweep
+    from archscore.engine import FromIterable, SweepConfig, run_sweep
 
     os.environ.setdefault("RAY_AUTH_MODE", "disabled")
     ray.init(num_cpus=actors, include_dashboard=False, log_to_driver=False)

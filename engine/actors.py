@@ -1,4 +1,4 @@
-"""The scorer actor: one per GPU (or per CPU slot), holding a :class:`~engine.scoring.Scorer`.
+"""The scorer actor: one per GPU (or per CPU slot), holding a :class:`archscore.engine.scoring.Scorer`.
 
 Models, scorers and the fixed data batch are built once in ``__init__`` and reused for every
 batch. The device comes from the GPUs Ray assigned to the actor; an actor given no GPU hides all
@@ -43,7 +43,7 @@ class ScorerActor:
         self.scorer = Scorer(plan, device=self.device, worker=worker)
 
     def score(self, batch: WorkBatch) -> bytes:
-        """Result rows as compressed Arrow IPC (see :func:`engine.schema.table_to_ipc`)."""
+        """Result rows as compressed Arrow IPC (see :func:`archscore.engine.schema.table_to_ipc`)."""
         return table_to_ipc(self.scorer.score(batch))
 
     def ping(self) -> bool:

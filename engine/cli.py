@@ -7,8 +7,8 @@ from typing import Any
 
 import click
 
-from estimators import ESTIMATORS
-from spaces import SPACES
+from archscore.estimators import ESTIMATORS
+from archscore.spaces import SPACES
 
 
 def _parse_pairs(text: str | None, what: str) -> dict[str, str]:
@@ -87,8 +87,8 @@ def sweep(space: str, estimator_names: str, all_: bool, sample: int | None, seed
           macro: str | None, data: str | None, data_batch_size: int, address: str | None,
           actors: int | None, gpus_per_actor: float | None, cpus_per_actor: float, plugins: tuple[str, ...], no_progress: bool) -> None:
     """Score architectures into a Parquet dataset in OUT (rerun to resume)."""
-    from engine import EnumerateAll, FromFile, Sample, SweepConfig, run_sweep
-    from engine.sink import ConfigMismatch
+    from archscore.engine import EnumerateAll, FromFile, Sample, SweepConfig, run_sweep
+    from archscore.engine.sink import ConfigMismatch
 
     chosen = [flag for flag, on in (("--all", all_), ("--sample", sample is not None),
                                     ("--input", input_path is not None)) if on]
@@ -125,10 +125,10 @@ def sweep(space: str, estimator_names: str, all_: bool, sample: int | None, seed
 def evaluate(results_path: str, truth_path: str, metric: str | None, space: str, arch_column: str | None,
              dataset: str, sparse_threshold: float, bootstrap: int, out: str) -> None:
     """Rank criteria of every estimator in RESULTS against TRUTH, with an HTML report."""
-    from engine.evaluate import EvalOptions, evaluate as run_evaluation
-    from engine.report import write_report
-    from engine.truth import load_naslib, load_truth
-    from engine.sink import read_results, write_atomic
+    from archscore.engine.evaluate import EvalOptions, evaluate as run_evaluation
+    from archscore.engine.report import write_report
+    from archscore.engine.truth import load_naslib, load_truth
+    from archscore.engine.sink import read_results, write_atomic
     import io
     from pathlib import Path
 

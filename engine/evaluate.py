@@ -17,9 +17,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from estimators import ESTIMATORS
-from estimators import criteria as C
-from spaces import get_space
+from archscore.estimators import ESTIMATORS
+from archscore.estimators import criteria as C
+from archscore.spaces import get_space
 
 from .schema import VERSION, config_of
 

@@ -14,7 +14,7 @@ from typing import Any, Iterable, Iterator
 
 import numpy as np
 
-from spaces import Space
+from archscore.spaces import Space
 
 MSGPACK_MAX_ITEM_BYTES = 1 << 20  # one encoding of a msgpack stream may not exceed 1 MiB
 

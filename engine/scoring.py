@@ -1,6 +1,6 @@
 """Scoring one batch of work into result rows, with no Ray involved.
 
-The Ray actor (:mod:`engine.actors`) wraps a :class:`Scorer`; tests and the overhead benchmark
+The Ray actor (:mod:`archscore.engine.actors`) wraps a :class:`Scorer`; tests and the overhead benchmark
 call it directly. Everything an estimator or a bad input can throw becomes a row with a status
 and a message here: nothing is swallowed and nothing stops the batch.
 """
@@ -17,9 +17,9 @@ import msgpack
 import numpy as np
 import pyarrow as pa
 
-from estimators import ScoringContext, get_estimator, groups_of
-from estimators.base import describe_exception
-from spaces import Space, get_space
+from archscore.estimators import ScoringContext, get_estimator, groups_of
+from archscore.estimators.base import describe_exception
+from archscore.spaces import Space, get_space
 
 from .schema import RESULT_SCHEMA, STATUS_ERROR, STATUS_INVALID, STATUS_NONFINITE, STATUS_OK, VERSION
 

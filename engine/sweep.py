@@ -14,8 +14,8 @@ from typing import Any, Iterator
 
 import ray
 
-from estimators import get_estimator
-from spaces import Space, get_space
+from archscore.estimators import get_estimator
+from archscore.spaces import Space, get_space
 
 from .inputs import EnumerateAll, InputSource
 from .progress import Progress

@@ -17,8 +17,8 @@ import pyarrow as pa
 import pyarrow.csv as pcsv
 import pyarrow.parquet as pq
 
-from spaces import Space, get_space
-from spaces.nb201 import OPS as NB201_OPS, NB201Arch
+from archscore.spaces import Space, get_space
+from archscore.spaces.nb201 import OPS as NB201_OPS, NB201Arch
 
 from .schema import RESULT_SCHEMA, STATUS_NONFINITE, STATUS_OK, VERSION
 

@@ -17,7 +17,7 @@ from typing import Any, Callable, ClassVar, Hashable, Sequence
 
 import numpy as np
 
-from spaces import MacroConfig, Registry, Space
+from archscore.spaces import MacroConfig, Registry, Space
 
 ESTIMATORS: Registry[type["Estimator"]] = Registry("estimator")
 

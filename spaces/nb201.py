@@ -2,7 +2,7 @@
 
 Architecture values, the official string form, a compact integer encoding, NB201's own
 equivalence (its ``to_unique_str(consider_zero=True)``), and analytic params/FLOPs. No torch here:
-the network lives in :mod:`spaces.nb201_model` and is built late by :meth:`NB201Space.build`.
+the network lives in :mod:`archscore.spaces.nb201_model` and is built late by :meth:`NB201Space.build`.
 """
 from __future__ import annotations
 

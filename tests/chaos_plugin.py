@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from estimators import ESTIMATORS, Estimator
+from archscore.estimators import ESTIMATORS, Estimator
 
 
 @ESTIMATORS.register("echo")

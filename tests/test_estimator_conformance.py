@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from engine.scoring import Scorer, ScoringPlan, WorkBatch
-from estimators import ESTIMATORS, list_estimators
+from archscore.engine.scoring import Scorer, ScoringPlan, WorkBatch
+from archscore.estimators import ESTIMATORS, list_estimators
 
 NAMES = list_estimators()
 TINY = {"C": 4, "N": 1}
@@ -104,7 +104,7 @@ def test_degenerate_cell_gives_reasons_and_others_still_score():
 
 
 def test_a_failing_pass_fails_only_its_readers(monkeypatch):
-    import estimators.zero_shot.suite as suite
+    import archscore.estimators.zero_shot.suite as suite
 
     def broken(*args, **kwargs):
         raise RuntimeError("simulated out of memory")
@@ -117,7 +117,7 @@ def test_a_failing_pass_fails_only_its_readers(monkeypatch):
 
 
 def test_epe_nas_normalised_variant_above_100_classes():
-    from estimators.zero_shot.epe_nas import epe_score
+    from archscore.estimators.zero_shot.epe_nas import epe_score
 
     rng = np.random.default_rng(0)
     jac = rng.standard_normal((12, 20))

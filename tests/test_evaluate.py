@@ -11,9 +11,9 @@ import pytest
 from click.testing import CliRunner
 from scipy import stats
 
-from engine.cli import main
-from engine.evaluate import EvalOptions, evaluate
-from engine.truth import load_naslib, load_truth
+from archscore.engine.cli import main
+from archscore.engine.evaluate import EvalOptions, evaluate
+from archscore.engine.truth import load_naslib, load_truth
 from tests.conftest import data_path
 
 
@@ -55,8 +55,8 @@ def test_naslib_published_scores_match_scipy():
 
 
 def _class_mean(zc, acc):
-    from engine.truth import naslib_nb201_arch
-    from spaces import get_space
+    from archscore.engine.truth import naslib_nb201_arch
+    from archscore.spaces import get_space
 
     space = get_space("nb201")
     hashes = [space.canonical_hash(naslib_nb201_arch(k)) for k in zc]
@@ -140,7 +140,7 @@ class FakeNatsApi:
 
 
 def test_nats_bench_api_adapter_and_missing_package():
-    from engine.truth import load_nats_bench
+    from archscore.engine.truth import load_nats_bench
 
     strings = ["|none~0|+|none~0|none~1|+|none~0|none~1|none~2|",
                "|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|"]

@@ -12,8 +12,8 @@ import msgpack
 import numpy as np
 import pytest
 
-from engine import Sample, SweepConfig, read_results, run_sweep
-from engine.sink import MANIFEST
+from archscore.engine import Sample, SweepConfig, read_results, run_sweep
+from archscore.engine.sink import MANIFEST
 
 PLUGIN = ["tests.chaos_plugin"]
 
@@ -63,7 +63,7 @@ def test_actor_killed_mid_run_loses_nothing(ray_session, tmp_path):
 
 
 def test_poison_architecture_is_isolated_and_the_rest_score(ray_session, tmp_path):
-    from spaces import get_space
+    from archscore.spaces import get_space
 
     space = get_space("nb201")
     archs = space.sample(40, np.random.default_rng(5))
@@ -81,7 +81,7 @@ def test_poison_architecture_is_isolated_and_the_rest_score(ray_session, tmp_pat
 
 DRIVER = textwrap.dedent("""
     import sys
-    from engine import Sample, SweepConfig, run_sweep
+    from archscore.engine import Sample, SweepConfig, run_sweep
     run_sweep(SweepConfig("nb201", ["echo", "params"], sys.argv[1], Sample(300, seed=5), seeds=[0, 1],
                           batch_size=10, estimator_config={"echo": {"sleep": 0.05}}, gpus_per_actor=0,
                           progress=False, plugins=["tests.chaos_plugin"], rows_per_part=40, address=sys.argv[2]))
@@ -116,9 +116,9 @@ def test_driver_killed_then_resumed_equals_an_uninterrupted_run(ray_session, tmp
 def test_dead_actors_are_replaced_when_restarts_run_out(ray_session):
     import ray
 
-    from engine.actors import make_actor_class
-    from engine.scheduler import Scheduler
-    from engine.scoring import ScoringPlan, WorkBatch
+    from archscore.engine.actors import make_actor_class
+    from archscore.engine.scheduler import Scheduler
+    from archscore.engine.scoring import ScoringPlan, WorkBatch
 
     plan = ScoringPlan("nb201", ("echo",), estimator_config={"echo": {"kill": [3]}}, plugins=tuple(PLUGIN))
     cls = make_actor_class(num_cpus=0.5, num_gpus=0, max_restarts=0)
@@ -132,7 +132,7 @@ def test_dead_actors_are_replaced_when_restarts_run_out(ray_session):
 
 
 def _failure_rows():
-    from engine.scoring import RowBuilder
-    from spaces import get_space
+    from archscore.engine.scoring import RowBuilder
+    from archscore.spaces import get_space
 
     return RowBuilder(get_space("nb201"), ["echo"], "driver").failure_rows

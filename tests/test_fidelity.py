@@ -4,10 +4,10 @@ import json
 import numpy as np
 from scipy.stats import spearmanr
 
-from engine.scoring import Scorer, ScoringPlan, WorkBatch
-from spaces import get_space
+from archscore.engine.scoring import Scorer, ScoringPlan, WorkBatch
+from archscore.spaces import get_space
 from tests.conftest import data_path
-from engine.truth import naslib_nb201_arch as naslib_to_arch
+from archscore.engine.truth import naslib_nb201_arch as naslib_to_arch
 
 
 def test_synflow_ranks_like_the_published_scores():

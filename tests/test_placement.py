@@ -1,8 +1,8 @@
 """Actor placement on Ray's logical GPUs (a CPU machine started with num_gpus=2)."""
 import ray
 
-from engine.actors import make_actor_class
-from engine.scoring import ScoringPlan
+from archscore.engine.actors import make_actor_class
+from archscore.engine.scoring import ScoringPlan
 
 PLAN = ScoringPlan("nb201", ("params",))
 
@@ -38,7 +38,7 @@ def test_cpu_actors_see_no_gpu(ray_session):
 
 
 def test_sweep_places_one_actor_per_gpu_by_default(ray_session, tmp_path):
-    from engine import Sample, SweepConfig, read_results, run_sweep
+    from archscore.engine import Sample, SweepConfig, read_results, run_sweep
 
     run_sweep(SweepConfig("nb201", ["params"], str(tmp_path), Sample(64), batch_size=8, progress=False,
                           cpus_per_actor=0.5))

@@ -1,7 +1,7 @@
 import pytest
 
-from estimators import ESTIMATORS, get_estimator
-from spaces import SPACES, Registry, get_space
+from archscore.estimators import ESTIMATORS, get_estimator
+from archscore.spaces import SPACES, Registry, get_space
 
 
 def test_register_refuses_duplicates():

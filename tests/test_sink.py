@@ -5,8 +5,8 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
-from engine.scoring import Scorer, ScoringPlan, WorkBatch
-from engine.sink import MANIFEST, PARTS, ConfigMismatch, ResultSink, read_results
+from archscore.engine.scoring import Scorer, ScoringPlan, WorkBatch
+from archscore.engine.sink import MANIFEST, PARTS, ConfigMismatch, ResultSink, read_results
 
 PLAN = ScoringPlan("nb201", ("params", "flops"))
 

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import torch
 
-from spaces import SPACES, get_space
+from archscore.spaces import SPACES, get_space
 
 NAMES = SPACES.names()
 

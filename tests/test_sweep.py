@@ -7,8 +7,8 @@ import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
 
-from engine import FromFile, Sample, SweepConfig, read_results, run_sweep
-from engine.cli import main
+from archscore.engine import FromFile, Sample, SweepConfig, read_results, run_sweep
+from archscore.engine.cli import main
 
 
 def test_cli_all_writes_one_ok_row_per_arch_and_estimator(ray_session, tmp_path):
@@ -34,7 +34,7 @@ def test_sample_seeds_and_analytic_values(ray_session, tmp_path):
                           batch_size=16, gpus_per_actor=0, progress=False))
     rows = read_results(tmp_path).to_pylist()
     assert len(rows) == 200 and {r["seed"] for r in rows} == {0, 1}
-    from spaces import get_space
+    from archscore.spaces import get_space
     space = get_space("nb201")
     for r in rows[:20]:
         arch = space.parse(r["arch"])
@@ -124,7 +124,7 @@ def test_msgpack_stream_input_with_limits(ray_session, tmp_path):
 def test_progress_lines_without_a_terminal(caplog):
     import logging
 
-    from engine.progress import Progress
+    from archscore.engine.progress import Progress
 
     progress = Progress(1000, "sweep", every_s=0.0)
     with caplog.at_level(logging.INFO, logger="archscore"):
