@@ -10,6 +10,8 @@ import click
 from archscore.estimators import ESTIMATORS
 from archscore.spaces import SPACES
 
+from .schema import VERSION
+
 
 def _parse_pairs(text: str | None, what: str) -> dict[str, str]:
     if not text:
@@ -34,7 +36,21 @@ def _parse_ints(text: str) -> list[int]:
     return out
 
 
-@click.group()
+def _parse_estimator_options(entries: tuple[str, ...]) -> dict[str, dict[str, str]]:
+    """``NAME.KEY=VALUE`` entries as ``{NAME: {KEY: VALUE}}`` (values stay text; the estimator converts)."""
+    options: dict[str, dict[str, str]] = {}
+    for entry in entries:
+        target, sep, value = entry.partition("=")
+        name, dot, key = target.strip().partition(".")
+        if not sep or not dot or not name or not key:
+            raise click.BadParameter(f"{entry!r} must read ESTIMATOR.KEY=VALUE, e.g. naswot.relu_modules=name",
+                                     param_hint="--estimator-option")
+        options.setdefault(name, {})[key] = value.strip()
+    return options
+
+
+@click.group(context_settings={"show_default": True, "help_option_names": ["-h", "--help"]})
+@click.version_option(VERSION, "--version", prog_name="archscore", message="%(prog)s %(version)s")
 @click.option("-v", "--verbose", is_flag=True, help="Debug logging.")
 def main(verbose: bool) -> None:
     """archscore: score neural architectures with efficient performance estimators."""
@@ -62,33 +78,45 @@ def estimators() -> None:
 
 @main.command()
 @click.option("--space", required=True, help="Search space (see `archscore spaces`).")
-@click.option("--estimators", "estimator_names", required=True, help="Comma-separated estimator names.")
-@click.option("--all", "all_", is_flag=True, help="Every architecture of a finite space.")
-@click.option("--sample", type=int, help="Score N distinct architectures drawn uniformly.")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed of --sample.")
-@click.option("--input", "input_path", type=click.Path(exists=True, dir_okay=False),
-              help="Text (one arch per line), CSV/Parquet with an `arch` column, or a msgpack stream.")
-@click.option("--column", default="arch", show_default=True, help="Column of --input CSV/Parquet files.")
-@click.option("--out", required=True, type=click.Path(file_okay=False), help="Output dataset directory.")
-@click.option("--seeds", default="0", show_default=True, help="Estimator seeds, e.g. 0,1,2 or 0..63.")
-@click.option("--batch-size", type=int, help="Architectures per work batch (default: by estimator kind).")
-@click.option("--macro", help="Macro config overrides, e.g. C=16,N=5,num_classes=10.")
-@click.option("--data", help="Data batch source: synthetic, fashion-mnist:DIR, cifar10:DIR, cifar100:DIR.")
-@click.option("--data-batch-size", type=int, default=64, show_default=True, help="Images in the data batch.")
-@click.option("--address", help="Ray cluster to join (default: start an embedded local Ray).")
-@click.option("--actors", type=int, help="Number of scorer actors (default: one per GPU, else per CPU).")
-@click.option("--gpus-per-actor", type=float, help="GPUs per actor, e.g. 0.25 packs four per GPU.")
-@click.option("--cpus-per-actor", type=float, default=1.0, show_default=True)
+@click.option("--estimators", "estimator_names", required=True, help="Comma-separated estimator names (see `archscore estimators`).")
+@click.option("--all", "all_", is_flag=True, help="Every architecture of a finite space (one of --all, --sample, --input).")
+@click.option("--sample", type=int, help="N distinct architectures drawn uniformly (one of --all, --sample, --input).")
+@click.option("--seed", type=int, default=0, help="Seed of --sample.")
+@click.option("--input", "input_path", type=click.Path(dir_okay=False),
+              help="Text (one arch per line), CSV/Parquet with an architecture column, or a msgpack stream "
+                   "(one of --all, --sample, --input).")
+@click.option("--column", default="arch", help="Architecture column of an --input CSV/Parquet file.")
+@click.option("--out", required=True, help="Output location: a directory, or an object-store URI (s3://...).")
+@click.option("--seeds", default="0", help="Estimator seeds, e.g. 0,1,2 or 0..63.")
+@click.option("--batch-size", type=int, help="Architectures per work batch  [default: 1024, or 8 when networks are built]")
+@click.option("--macro", help="Macro config overrides, e.g. C=16,N=5,num_classes=10  [default: the space's]")
+@click.option("--estimator-option", "estimator_options", multiple=True, metavar="NAME.KEY=VALUE",
+              help="An estimator's option, e.g. naswot.relu_modules=name; repeatable.")
+@click.option("--data", default="synthetic",
+              help="Data of data-dependent estimators: synthetic, fashion-mnist:DIR, cifar10:DIR, cifar100:DIR.")
+@click.option("--data-batch-size", type=int, default=64, help="Images in the data batch.")
+@click.option("--address", help="Ray cluster to join, e.g. auto or ray://head:10001  [default: start an embedded local Ray]")
+@click.option("--actors", type=int, help="Number of scorer actors  [default: one per GPU, else one per CPU]")
+@click.option("--gpus-per-actor", type=float, help="GPUs per actor, e.g. 0.25 packs four per GPU  [default: 1 if the cluster has GPUs, else 0]")
+@click.option("--cpus-per-actor", type=float, default=1.0, help="CPUs (and torch threads) per actor.")
+@click.option("--resource-timeout", type=float,
+              help="Seconds to wait for the cluster to provide the actors  [default: 0 on an embedded Ray, 120 with --address]")
+@click.option("--takeover", is_flag=True, help="Take over --out even if another writer's lease looks alive.")
 @click.option("--plugin", "plugins", multiple=True,
               help="Module registering your own spaces/estimators (imported in every worker); repeatable.")
 @click.option("--no-progress", is_flag=True, help="No progress bar or progress lines.")
 def sweep(space: str, estimator_names: str, all_: bool, sample: int | None, seed: int,
           input_path: str | None, column: str, out: str, seeds: str, batch_size: int | None,
-          macro: str | None, data: str | None, data_batch_size: int, address: str | None,
-          actors: int | None, gpus_per_actor: float | None, cpus_per_actor: float, plugins: tuple[str, ...], no_progress: bool) -> None:
-    """Score architectures into a Parquet dataset in OUT (rerun to resume)."""
+          macro: str | None, estimator_options: tuple[str, ...], data: str, data_batch_size: int,
+          address: str | None, actors: int | None, gpus_per_actor: float | None, cpus_per_actor: float,
+          resource_timeout: float | None, takeover: bool, plugins: tuple[str, ...], no_progress: bool) -> None:
+    """Score architectures into a Parquet dataset at --out; rerun the same command to resume.
+
+    Exit status: 0 when done, 1 on an error (nothing or only complete batches written), 2 on a
+    usage error, 3 when every row failed, 130 when stopped by Ctrl-C.
+    """
     from archscore.engine import EnumerateAll, FromFile, Sample, SweepConfig, run_sweep
-    from archscore.engine.sink import ConfigMismatch
+    from archscore.engine.errors import RunError, SweepInterrupted
 
     chosen = [flag for flag, on in (("--all", all_), ("--sample", sample is not None),
                                     ("--input", input_path is not None)) if on]
@@ -98,14 +126,25 @@ def sweep(space: str, estimator_names: str, all_: bool, sample: int | None, seed
                    else FromFile(input_path, column))
     config = SweepConfig(space=space, estimators=[e.strip() for e in estimator_names.split(",") if e.strip()],
                          out=out, source=source, seeds=_parse_ints(seeds), batch_size=batch_size,
-                         macro=_parse_pairs(macro, "--macro"), data=data, data_batch_size=data_batch_size,
-                         address=address, num_actors=actors, gpus_per_actor=gpus_per_actor,
-                         cpus_per_actor=cpus_per_actor, progress=not no_progress, plugins=list(plugins))
+                         macro=_parse_pairs(macro, "--macro"),
+                         estimator_config=_parse_estimator_options(estimator_options), data=data,
+                         data_batch_size=data_batch_size, address=address, num_actors=actors,
+                         gpus_per_actor=gpus_per_actor, cpus_per_actor=cpus_per_actor,
+                         resource_timeout_s=resource_timeout, takeover=takeover,
+                         progress=not no_progress, plugins=list(plugins))
+    resume = f"committed rows in {out} are kept; rerun the same command to resume"
     try:
         summary = run_sweep(config)
-    except (KeyError, ValueError, ConfigMismatch) as exc:
+    except (SweepInterrupted, KeyboardInterrupt):
+        click.echo(f"archscore: interrupted; {resume}", err=True)
+        sys.exit(130)
+    except RunError as exc:
+        raise click.ClickException(f"{exc}\n{resume}") from None
+    except (KeyError, ValueError) as exc:
         raise click.ClickException(str(exc.args[0] if isinstance(exc, KeyError) else exc)) from None
     click.echo(str(summary))
+    if not summary.ok:
+        sys.exit(3)
 
 
 @main.command()

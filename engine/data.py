@@ -51,6 +51,10 @@ class DataSpec:
             raise ValueError(f"data directory {path!r} for {kind} does not exist")
         return cls(kind, str(Path(path).resolve()))
 
+    def canonical(self) -> str:
+        """The spec as text with an absolute path: equal texts name equal sources."""
+        return self.kind if self.path is None else f"{self.kind}:{self.path}"
+
     def num_classes(self, default: int) -> int:
         return NUM_CLASSES.get(self.kind, default)
 

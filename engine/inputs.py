@@ -6,10 +6,12 @@ draws ``n`` distinct architectures up front.
 """
 from __future__ import annotations
 
+import hashlib
 import itertools
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from abc import ABC, abstractmethod
 from typing import Any, Iterable, Iterator
 
 import numpy as np
@@ -19,14 +21,29 @@ from archscore.spaces import Space
 MSGPACK_MAX_ITEM_BYTES = 1 << 20  # one encoding of a msgpack stream may not exceed 1 MiB
 
 
-class InputSource:
+class InputSource(ABC):
     """A deterministic stream of items (int encodings, bytes encodings or strings)."""
 
+    @abstractmethod
     def chunks(self, space: Space, size: int) -> Iterator[Any]:
-        raise NotImplementedError
+        """The items in chunks of at most ``size``."""
 
+    @abstractmethod
     def describe(self) -> dict[str, Any]:
-        raise NotImplementedError
+        """What determines the stream's items (a resume must see an equal description)."""
+
+    def info(self) -> dict[str, Any]:
+        """Facts recorded with the run that do not change its items (a file's path, say)."""
+        return {}
+
+    def validate(self, space: Space) -> None:
+        """Raise ``ValueError`` for what is wrong before anything starts (sizes, columns, no items)."""
+        if next(iter(self.chunks(space, 1)), None) is None:
+            raise ValueError("the input has no architectures")
+
+    def count(self, space: Space) -> int | None:
+        """Items per seed when known without reading the input."""
+        return None
 
 
 def _batched(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
@@ -56,6 +73,13 @@ class EnumerateAll(InputSource):
     def describe(self) -> dict[str, Any]:
         return {"kind": "all"}
 
+    def validate(self, space: Space) -> None:
+        if space.size is None:
+            raise ValueError(f"space {space.name!r} is not finite: --all needs an enumerable space; use --sample N")
+
+    def count(self, space: Space) -> int | None:
+        return space.size
+
 
 @dataclass(frozen=True)
 class Sample(InputSource):
@@ -71,6 +95,16 @@ class Sample(InputSource):
 
     def describe(self) -> dict[str, Any]:
         return {"kind": "sample", "n": self.n, "seed": self.seed}
+
+    def validate(self, space: Space) -> None:
+        if isinstance(self.n, bool) or not isinstance(self.n, (int, np.integer)) or self.n < 1:
+            raise ValueError(f"--sample must be a positive number of architectures, got {self.n!r}")
+        if space.size is not None and self.n > space.size:
+            raise ValueError(f"--sample {self.n:,} exceeds the {space.size:,} architectures of space "
+                             f"{space.name!r}; use --all to score every one")
+
+    def count(self, space: Space) -> int | None:
+        return self.n
 
 
 @dataclass(frozen=True)
@@ -141,10 +175,27 @@ class FromFile(InputSource):
                 lines = (line.strip() for line in fh)
                 yield from _batched((line for line in lines if line), size)
 
+    def _tabular(self) -> bool:
+        return Path(self.path).suffix.lower() in (".parquet", ".pq", ".csv")
+
     def describe(self) -> dict[str, Any]:
-        st = os.stat(self.path)
-        return {"kind": "file", "path": os.path.abspath(self.path), "column": self.column,
-                "bytes": st.st_size, "mtime_ns": st.st_mtime_ns}
+        """Keyed on the file's content (not its name or mtime) and, for tables, the column."""
+        digest = hashlib.sha256()
+        with open(self.path, "rb") as fh:
+            while block := fh.read(1 << 20):
+                digest.update(block)
+        return {"kind": "file", "sha256": digest.hexdigest(), "column": self.column if self._tabular() else None}
+
+    def info(self) -> dict[str, Any]:
+        return {"path": os.path.abspath(self.path)}
+
+    def validate(self, space: Space) -> None:
+        if not Path(self.path).is_file():
+            raise ValueError(f"--input {self.path!r} is not a file")
+        try:
+            super().validate(space)
+        except ValueError as exc:
+            raise ValueError(f"--input {self.path}: {exc}") from None
 
 
 @dataclass(frozen=True)
@@ -161,3 +212,7 @@ class FromIterable(InputSource):
 
     def describe(self) -> dict[str, Any]:
         return {"kind": "iterable", "name": self.name}
+
+    def validate(self, space: Space) -> None:
+        if callable(self.items) or isinstance(self.items, (list, tuple, np.ndarray, range)):
+            super().validate(space)  # a one-shot iterator cannot be peeked; an empty one fails later

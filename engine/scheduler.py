@@ -7,6 +7,11 @@ there can only be its own; a batch that fails alone is split, down to the single
 kills workers, which gets error rows after failing alone twice, while its neighbours score. Actors
 that stay dead are replaced (Ray restarts an actor a few times itself). It gives up, with an error, only when
 ``max_replacements`` replacements in a row score nothing, so a broken worker set-up cannot hang it.
+
+It never blocks for long: it waits on results in short slices, between which it honours a stop
+request (``should_stop``) and runs the driver's cluster health check (``health``, which raises
+when the cluster can no longer host an actor). An actor whose constructor raises is a run error
+(:class:`~archscore.engine.errors.ActorSetupFailed`): every actor would fail the same way.
 """
 from __future__ import annotations
 
@@ -18,8 +23,9 @@ from typing import Any, Callable, Iterator
 
 import pyarrow as pa
 import ray
-from ray.exceptions import GetTimeoutError, RayError, RayTaskError
+from ray.exceptions import RayError, RayTaskError
 
+from .errors import ActorSetupFailed, RunError, SweepInterrupted
 from .schema import table_from_ipc
 from .scoring import WorkBatch
 
@@ -60,7 +66,9 @@ class Scheduler:
     """Runs batches on actors made by ``make_actor``; see the module docstring."""
 
     def __init__(self, make_actor: Callable[[], Any], n_actors: int, max_in_flight: int = 2,
-                 max_replacements: int = 8, ping_timeout_s: float = 300.0) -> None:
+                 max_replacements: int = 8, ping_timeout_s: float = 300.0,
+                 should_stop: Callable[[], bool] = lambda: False, health: Callable[[], None] = lambda: None,
+                 health_every_s: float = 2.0, wait_slice_s: float = 0.5) -> None:
         if n_actors < 1 or max_in_flight < 1:
             raise ValueError("need at least one actor and one batch in flight per actor")
         self.make_actor = make_actor
@@ -68,8 +76,43 @@ class Scheduler:
         self.max_in_flight = max_in_flight
         self.max_replacements = max_replacements
         self.ping_timeout_s = ping_timeout_s
+        self.should_stop, self.health = should_stop, health
+        self.health_every_s, self.wait_slice_s = health_every_s, wait_slice_s
+        self._last_health = 0.0
         self.stats = StreamStats()
         self._replaced_since_progress = 0  # replacements since the last batch that scored
+
+    def _between_waits(self) -> None:
+        """Honour a stop request and check the cluster's health (throttled)."""
+        if self.should_stop():
+            raise SweepInterrupted("stopped on request")
+        now = time.monotonic()
+        if now - self._last_health >= self.health_every_s:
+            self._last_health = now
+            self.health()
+
+    def _await_actor(self, a: int) -> bool:
+        """Wait (in slices) until actor ``a`` answers; False if it stays dead past the timeout.
+
+        Raises:
+            ActorSetupFailed: its constructor raised.
+        """
+        ref = self.actors[a].ping.remote()
+        deadline = time.monotonic() + self.ping_timeout_s
+        while True:
+            ready, _ = ray.wait([ref], timeout=self.wait_slice_s)
+            if ready:
+                try:
+                    ray.get(ref)
+                    return True
+                except RayError as exc:
+                    if getattr(exc, "_actor_init_failed", False):
+                        lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
+                        raise ActorSetupFailed(f"setting up a scorer actor failed: {lines[-1] if lines else exc}") from None
+                    return False
+            self._between_waits()
+            if time.monotonic() > deadline:
+                return False
 
     def run(self, batches: Iterator[WorkBatch], on_done: Callable[[int, pa.Table], None],
             failure_rows: Callable[[WorkBatch, str], pa.Table],
@@ -83,11 +126,9 @@ class Scheduler:
         source = iter(batches)
         exhausted = False
         for a in range(len(self.actors)):  # wait for start-up, so that a broken set-up fails here
-            try:
-                ray.get(self.actors[a].ping.remote(), timeout=self.ping_timeout_s)
-            except (RayError, GetTimeoutError) as exc:
-                log.warning("actor %d failed to start: %s", a, exc)
-                self._ensure_alive(a)
+            if not self._await_actor(a):
+                log.warning("actor %d failed to start", a)
+                self._replace(a)
         self.stats.ready = time.monotonic()
 
         def finish(task: _Task, table: pa.Table) -> None:
@@ -127,7 +168,8 @@ class Scheduler:
                     submit(a, _Task(batch), alone=False)
             if not pending:
                 break
-            ready, _ = ray.wait(list(pending), num_returns=1)
+            ready, _ = ray.wait(list(pending), num_returns=1, timeout=self.wait_slice_s)
+            self._between_waits()
             for ref in ready:
                 a, task, alone = pending.pop(ref)
                 load[a] -= 1
@@ -168,13 +210,12 @@ class Scheduler:
 
     def _ensure_alive(self, a: int) -> None:
         """Wait for Ray's restart of actor ``a``; replace it if it stays dead."""
-        try:
-            ray.get(self.actors[a].ping.remote(), timeout=self.ping_timeout_s)
-            return
-        except (RayError, GetTimeoutError):
-            pass
+        if not self._await_actor(a):
+            self._replace(a)
+
+    def _replace(self, a: int) -> None:
         if self._replaced_since_progress >= self.max_replacements:
-            raise RuntimeError(f"scorer actors were replaced {self._replaced_since_progress} times without "
+            raise RunError(f"scorer actors were replaced {self._replaced_since_progress} times without "
                                "scoring a batch in between; giving up (see the actor logs for the cause)")
         self._replaced_since_progress += 1
         self.stats.actors_replaced += 1

@@ -10,7 +10,7 @@ import importlib
 import os
 import socket
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Sequence
 
 import msgpack
@@ -81,6 +81,51 @@ def resolve_macro(space: Space, plan: ScoringPlan) -> Any:
     return macro
 
 
+def prepare_plan(plan: ScoringPlan) -> tuple[ScoringPlan, Space, list[Any]]:
+    """Validate a plan in the driver and normalise it to what determines the rows.
+
+    Everything that depends only on the config is checked here, before Ray starts or anything
+    is written: the space, the macro values, every estimator and its options (an estimator
+    checks its own options, checkpoint paths included, in its constructor), and the data source,
+    whose batch is built once to prove its files are there and fit the network. Defaults become
+    explicit (the full macro config; ``synthetic`` when data is needed and none was named), so a
+    resume compares like with like.
+
+    Raises:
+        KeyError: an unknown space or estimator.
+        ValueError: anything else that is wrong, naming it.
+    """
+    load_plugins(plan.plugins)
+    if not plan.estimators:
+        raise ValueError("no estimators given")
+    if len(set(plan.estimators)) != len(plan.estimators):
+        raise ValueError(f"estimators listed twice: {list(plan.estimators)}")
+    unused = sorted(set(plan.estimator_config) - set(plan.estimators))
+    if unused:
+        raise ValueError(f"options given for estimators that are not in the run: {unused}")
+    space = get_space(plan.space)
+    estimators = [get_estimator(n, **plan.estimator_config.get(n, {})) for n in plan.estimators]
+    needs_data = any(e.needs_data for e in estimators)
+    data = plan.data or "synthetic"
+    if data is not None:
+        from .data import DataSpec
+
+        data = DataSpec.parse(data).canonical()
+    if data == "synthetic" and not needs_data:
+        data = None  # synthetic data changes nothing for estimators that read no data
+    plan = replace(plan, data=data)
+    macro = resolve_macro(space, plan)
+    if needs_data:
+        from .data import DataSpec, make_batch
+
+        if plan.batch_size < max(e.min_batch for e in estimators):
+            raise ValueError(f"--data-batch-size {plan.batch_size} is below the {max(e.min_batch for e in estimators)} "
+                             "images some estimator needs")
+        make_batch(DataSpec.parse(data), plan.batch_size, 0, input_shape_of(macro), getattr(macro, "num_classes", 10))
+    config = {n: dict(sorted(plan.estimator_config[n].items())) for n in sorted(plan.estimator_config)}
+    return replace(plan, macro=macro.as_dict(), estimator_config=config), space, estimators
+
+
 def input_shape_of(macro: Any) -> tuple[int, int, int]:
     size = getattr(macro, "input_size", 32)
     return (getattr(macro, "in_channels", 3), size, size)
@@ -149,7 +194,8 @@ class RowBuilder:
             "hash": pa.array(np.repeat(np.array(hash_col, dtype=object), n_est), pa.string()),
             "estimator": pa.array(list(self.estimator_names) * n, pa.string()),
             "seed": pa.array(np.full(total, batch.seed, dtype=np.int64)),
-            "score": pa.array(score.ravel()),
+            # error and invalid rows have no score (NULL), so SQL averages stay meaningful
+            "score": pa.array(score.ravel(), mask=np.isin(status.ravel(), (STATUS_ERROR, STATUS_INVALID))),
             "status": pa.array(status.ravel(), pa.string()),
             "error": pa.array(error.ravel(), pa.string()),
             "seconds": pa.array(seconds.T.ravel()),

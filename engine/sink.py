@@ -1,18 +1,22 @@
-"""Exactly-once Parquet output: part files committed atomically, each with a manifest entry.
+"""Exactly-once Parquet output: parts staged, committed by a manifest entry, then published.
 
 Layout of an output location (a local directory, or any URI pyarrow's filesystems open, such as
 ``s3://bucket/prefix`` or ``gs://...``)::
 
-    OUT/_run.json                    the run's config (written once; a rerun must match it)
-    OUT/parts/part-<id>.parquet      result rows
-    OUT/_manifest/part-<id>.json     the commit record of that part: batch ids, rows, bytes
+    OUT/data/part-<id>.parquet       committed result rows: the one path every reader opens
+    OUT/_run.json                    the run's config (what determines the rows) and version
+    OUT/_manifest/part-<id>.json     the commit record of a part: batch ids, rows, bytes
+    OUT/_staging/part-<id>.parquet   a part written but not yet published
+    OUT/_lease.json                  the running writer (see :mod:`archscore.engine.lease`)
 
-A batch is done exactly when a manifest entry names it and its part is intact. Every file is
-written whole or not at all: locally through a hidden temp file, fsync and rename; on object
-stores by a single upload, which becomes visible only once complete. A part is written before its
-entry, so a crash at any moment leaves either a committed pair or an orphan part, which
-:meth:`ResultSink.open` deletes. Missing, truncated or unreadable parts and entries are detected
-on open and their batches scored again.
+A commit writes the part to ``_staging/``, then its manifest entry (the commit point), then moves
+the part into ``data/`` (a rename locally; copy and delete on object stores). So ``data/`` only
+ever holds committed parts, and pandas, pyarrow, polars and duckdb can read it directly. Every
+file is written whole or not at all (temp file, fsync and rename locally; one upload on object
+stores). :meth:`ResultSink.open` finishes interrupted publications, deletes staged parts without
+an entry, and drops entries whose part is missing or corrupt (their batches are scored again).
+A batch is committed at most once: if a damaged location holds two entries for one batch, the
+first is kept and the other removed (by the writer) or skipped (by readers), with a warning.
 """
 from __future__ import annotations
 
@@ -20,10 +24,14 @@ import io
 import json
 import logging
 import os
+import time
 import uuid
+import warnings
+from dataclasses import dataclass
 from typing import Any, Iterable
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
@@ -33,11 +41,17 @@ log = logging.getLogger(__name__)
 
 RUN_FILE = "_run.json"
 MANIFEST = "_manifest"
-PARTS = "parts"
+STAGING = "_staging"
+DATA = "data"
+ROW_KEY = ("input_index", "estimator", "seed")
 
 
 class ConfigMismatch(ValueError):
-    """The output location holds a run with a different config."""
+    """The output location holds committed rows of a run with a different config."""
+
+
+class ResultsWarning(UserWarning):
+    """A results location was damaged; what was skipped is named in the message."""
 
 
 def _fsync_dir(path: str) -> None:
@@ -76,6 +90,9 @@ class Store:
     def path(self, *parts: str) -> str:
         return "/".join([self.root.rstrip("/"), *parts])
 
+    def exists(self) -> bool:
+        return self.fs.get_file_info(self.root).type != pafs.FileType.NotFound
+
     def makedirs(self, *parts: str) -> None:
         self.fs.create_dir(self.path(*parts), recursive=True)
 
@@ -101,6 +118,15 @@ class Store:
         info = self.fs.get_file_info(self.path(rel))
         return info.size if info.type == pafs.FileType.File else None
 
+    def move(self, src: str, dst: str) -> None:
+        """Move a whole file: an atomic rename locally, copy then delete on object stores."""
+        if self.local:
+            os.replace(self.path(src), self.path(dst))
+            _fsync_dir(os.path.dirname(self.path(dst)))
+        else:
+            self.fs.copy_file(self.path(src), self.path(dst))
+            self.delete(src)
+
     def delete(self, rel: str) -> None:
         try:
             self.fs.delete_file(self.path(rel))
@@ -108,121 +134,231 @@ class Store:
             pass
 
 
-def _entries(store: Store) -> tuple[list[dict[str, Any]], list[str]]:
-    """Valid manifest entries whose parts are intact, and messages about the rest (deleted)."""
-    good, problems = [], []
+@dataclass
+class _Scan:
+    """What an output location holds: usable entries (part in ``data/`` or still staged)."""
+
+    entries: list[dict[str, Any]]
+    problems: list[str]
+    dropped: list[str]  # manifest entries not used (corrupt, or a batch committed twice)
+
+
+def _part_ok(store: Store, rel: str, entry: dict[str, Any]) -> bool:
+    if store.size(rel) != entry["bytes"]:
+        return False
+    try:
+        with store.fs.open_input_file(store.path(rel)) as fh:
+            return pq.read_metadata(fh).num_rows == entry["rows"]
+    except (OSError, pa.ArrowException):
+        return False
+
+
+def _scan(store: Store) -> _Scan:
+    """Valid manifest entries whose part is intact, at most one entry per batch id.
+
+    Each entry gets ``"where"``: ``data`` (published) or ``staging`` (committed, not yet moved).
+    Entries are taken in order of their smallest batch id, then name, so the choice is stable.
+    """
+    candidates, problems, dropped = [], [], []
     for name in store.list(MANIFEST):
         if name.startswith(".") or not name.endswith(".json"):
             continue
-        raw = store.read(f"{MANIFEST}/{name}")
         try:
-            entry = json.loads(raw or b"")
-            part = f"{PARTS}/{entry['part']}"
-            ok = store.size(part) == entry["bytes"]
-            if ok:
-                with store.fs.open_input_file(store.path(part)) as fh:
-                    ok = pq.read_metadata(fh).num_rows == entry["rows"]
-        except (ValueError, KeyError, TypeError, OSError, pa.ArrowException):
-            ok, entry = False, None
-        if ok:
-            good.append(entry)
-        else:
+            entry = json.loads(store.read(f"{MANIFEST}/{name}") or b"")
+            part = entry["part"]
+            if _part_ok(store, f"{DATA}/{part}", entry):
+                entry["where"] = DATA
+            elif _part_ok(store, f"{STAGING}/{part}", entry):
+                entry["where"] = STAGING
+            else:
+                raise ValueError("part missing or corrupt")
+            entry["manifest"] = name
+            entry["batches"] = [int(b) for b in entry["batches"]]
+        except (ValueError, KeyError, TypeError, OSError):
             problems.append(f"manifest entry {name} or its part is missing or corrupt; its batches will be rescored")
-    return good, problems
+            dropped.append(name)
+            continue
+        candidates.append(entry)
+    candidates.sort(key=lambda e: (min(e["batches"], default=-1), e["manifest"]))
+    taken: set[int] = set()
+    good = []
+    for entry in candidates:
+        overlap = taken.intersection(entry["batches"])
+        if overlap:
+            problems.append(f"manifest entry {entry['manifest']} repeats batches {sorted(overlap)[:5]} committed by "
+                            "another entry (two writers?); it is not used")
+            dropped.append(entry["manifest"])
+            continue
+        taken.update(entry["batches"])
+        good.append(entry)
+    return _Scan(good, problems, dropped)
+
+
+def describe_differences(there: Any, now: Any, prefix: str = "") -> list[str]:
+    """Dotted keys whose values differ between two JSON-like values, with both values."""
+    if isinstance(there, dict) and isinstance(now, dict):
+        out = []
+        for key in sorted(set(there) | set(now), key=str):
+            out += describe_differences(there.get(key), now.get(key), f"{prefix}{key}.")
+        return out
+    if there != now:
+        return [f"{prefix.rstrip('.') or '(config)'}: there {json.dumps(there)}, now {json.dumps(now)}"]
+    return []
 
 
 class ResultSink:
-    """Buffers result tables and commits them as parts; knows which batches are done."""
+    """Buffers result tables and commits them as parts; knows which batches are done.
 
-    def __init__(self, out: str | os.PathLike, config: dict[str, Any], rows_per_part: int = 65_536) -> None:
+    ``config`` is what determines the rows (a rerun resumes only with an equal config); ``info``
+    is recorded beside it (paths, for example) but not compared.
+    """
+
+    def __init__(self, out: str | os.PathLike, config: dict[str, Any], rows_per_part: int = 65_536,
+                 info: dict[str, Any] | None = None, flush_every_s: float = 30.0, lease: Any = None) -> None:
         self.store = Store(out)
         self.out = self.store.uri
         self.config = config
+        self.info = info or {}
         self.rows_per_part = rows_per_part
-        self.schema = schema_with_config(config)
+        self.flush_every_s = flush_every_s
+        self.lease = lease
+        self.schema = schema_with_config({**config, "info": self.info})
         self._buffer: list[pa.Table] = []
         self._buffer_rows = 0
         self._buffer_batches: list[int] = []
+        self._last_flush = time.monotonic()
+        self._run_written = False
+        #: while True, buffered rows are not committed (the driver's first-rows check is pending)
+        self.hold = False
         self.done: set[int] = set()
         self.rows_committed = 0
         self.resumed_rows = 0
         self.repaired: list[str] = []
 
+    def check_config(self) -> None:
+        """Raise :class:`ConfigMismatch` if the location holds committed rows of another config.
+
+        Read-only: safe to call before anything starts. A location whose earlier run committed
+        nothing (it failed before its first commit) accepts any config.
+        """
+        previous = self.store.read(RUN_FILE)
+        if previous is None or not _scan(self.store).entries:
+            return
+        try:
+            recorded = json.loads(previous).get("config")
+        except ValueError:
+            recorded = None
+        if recorded != self.config:
+            diffs = describe_differences(recorded, self.config)
+            raise ConfigMismatch(
+                f"{self.out} holds rows of a run with a different config, so it cannot be resumed with this one; "
+                "use another --out, or rerun with the original settings. Differences:\n  " + "\n  ".join(diffs))
+
     def open(self) -> "ResultSink":
-        """Create the location, or check and repair an existing one and load its done batches.
+        """Check the config, repair an existing location and load its done batches.
 
         Raises:
-            ConfigMismatch: ``OUT/_run.json`` records a different config.
+            ConfigMismatch: the location holds committed rows of a different config.
         """
+        self.check_config()
         store = self.store
-        store.makedirs(PARTS)
-        store.makedirs(MANIFEST)
-        previous = store.read(RUN_FILE)
-        if previous is not None:
-            recorded = json.loads(previous).get("config")
-            if recorded != self.config:
-                raise ConfigMismatch(
-                    f"{self.out} holds a run with a different config; use another --out or remove it.\n"
-                    f"  there: {json.dumps(recorded, sort_keys=True)}\n"
-                    f"  now:   {json.dumps(self.config, sort_keys=True)}")
-        else:
-            store.write(RUN_FILE, json.dumps({"config": self.config, "version": VERSION}, indent=2,
-                                             sort_keys=True).encode())
-        good, self.repaired = _entries(store)
-        good_names = {e["part"] for e in good}
-        for name in store.list(MANIFEST):
-            if not name.endswith(".json") or name[:-5] + ".parquet" not in good_names:
-                store.delete(f"{MANIFEST}/{name}")
-        for name in store.list(PARTS):
-            if name not in good_names:
+        for folder in (DATA, STAGING, MANIFEST):
+            store.makedirs(folder)
+        scan = _scan(store)
+        self.repaired = list(scan.problems)
+        for name in scan.dropped:
+            store.delete(f"{MANIFEST}/{name}")
+        good = {e["part"] for e in scan.entries}
+        for entry in scan.entries:
+            if entry["where"] == STAGING:  # committed before a crash, not yet published: finish it
+                store.move(f"{STAGING}/{entry['part']}", f"{DATA}/{entry['part']}")
+                self.repaired.append(f"published committed part {entry['part']}")
+        for folder in (STAGING, DATA):
+            for name in store.list(folder):
+                if name in good and folder == DATA:
+                    continue
                 if not name.startswith("."):
-                    self.repaired.append(f"removed uncommitted part {name}")
-                store.delete(f"{PARTS}/{name}")
-        for entry in good:
+                    self.repaired.append(f"removed uncommitted part {folder}/{name}")
+                store.delete(f"{folder}/{name}")
+        for entry in scan.entries:
             self.done.update(entry["batches"])
             self.resumed_rows += entry["rows"]
+        self._run_written = bool(scan.entries)
         for message in self.repaired:
             log.warning("%s: %s", self.out, message)
         return self
 
     def add(self, batch_id: int, table: pa.Table) -> None:
-        """Buffer one finished batch; commits a part once enough rows are buffered."""
+        """Buffer one finished batch; commits a part once enough rows or seconds have gathered."""
         if batch_id in self.done or batch_id in self._buffer_batches:
             raise ValueError(f"batch {batch_id} was already written")
         self._buffer.append(table)
         self._buffer_rows += table.num_rows
         self._buffer_batches.append(batch_id)
-        if self._buffer_rows >= self.rows_per_part:
+        if not self.hold and (self._buffer_rows >= self.rows_per_part
+                              or time.monotonic() - self._last_flush >= self.flush_every_s):
             self.flush()
 
+    def discard(self) -> None:
+        """Forget buffered rows (a run error: nothing of it is committed)."""
+        self._buffer, self._buffer_rows, self._buffer_batches = [], 0, []
+
     def flush(self) -> None:
-        """Commit buffered batches: the part file, then its manifest entry."""
+        """Commit buffered batches: stage the part, write its manifest entry, publish the part."""
+        self._last_flush = time.monotonic()
         if not self._buffer_batches:
             return
+        if self.lease is not None:
+            self.lease.check()
+        if not self._run_written:
+            self.store.write(RUN_FILE, json.dumps({"config": self.config, "info": self.info, "version": VERSION},
+                                                  indent=2, sort_keys=True).encode())
+            self._run_written = True
         table = pa.concat_tables(self._buffer).replace_schema_metadata(self.schema.metadata)
         stem = f"part-{uuid.uuid4().hex[:16]}"
         buf = io.BytesIO()
         pq.write_table(table, buf, compression="zstd")
         data = buf.getvalue()
-        self.store.write(f"{PARTS}/{stem}.parquet", data)
+        self.store.write(f"{STAGING}/{stem}.parquet", data)
         entry = {"part": f"{stem}.parquet", "batches": self._buffer_batches, "rows": table.num_rows,
                  "bytes": len(data)}
         self.store.write(f"{MANIFEST}/{stem}.json", json.dumps(entry).encode())
+        self.store.move(f"{STAGING}/{stem}.parquet", f"{DATA}/{stem}.parquet")
         self.done.update(self._buffer_batches)
         self.rows_committed += table.num_rows
-        self._buffer, self._buffer_rows, self._buffer_batches = [], 0, []
+        self.discard()
 
 
 def read_results(out: str | os.PathLike, columns: Iterable[str] | None = None) -> pa.Table:
-    """All committed rows of a sweep output (only parts with a valid manifest entry)."""
+    """All committed rows of a sweep output, each (input_index, estimator, seed) once.
+
+    Only parts named by a valid manifest entry are read. If a damaged location holds a batch
+    twice, or a part repeats a row, the extra copies are left out and a :class:`ResultsWarning`
+    says what was dropped.
+    """
     store = Store(out)
-    entries, _ = _entries(store)
+    scan = _scan(store)
+    for problem in scan.problems:
+        warnings.warn(f"{store.uri}: {problem}", ResultsWarning, stacklevel=2)
     cols = list(columns) if columns is not None else None
-    if not entries:
+    if not scan.entries:
         schema = RESULT_SCHEMA if cols is None else pa.schema([RESULT_SCHEMA.field(c) for c in cols])
         return schema.empty_table()
+    read_cols = None if cols is None else list(dict.fromkeys([*cols, *ROW_KEY]))
     tables = []
-    for entry in sorted(entries, key=lambda e: min(e["batches"], default=0)):
-        with store.fs.open_input_file(store.path(PARTS, entry["part"])) as fh:
-            tables.append(pq.read_table(fh, columns=cols))
-    return pa.concat_tables(tables)
+    for entry in scan.entries:
+        with store.fs.open_input_file(store.path(entry["where"], entry["part"])) as fh:
+            tables.append(pq.read_table(fh, columns=read_cols))
+    table = pa.concat_tables(tables)
+    table = _drop_repeated_rows(table, store.uri)
+    return table if cols is None else table.select(cols)
+
+
+def _drop_repeated_rows(table: pa.Table, where: str) -> pa.Table:
+    keys = table.select(list(ROW_KEY)).append_column("_row", pa.array(range(table.num_rows), pa.int64()))
+    first = keys.group_by(list(ROW_KEY), use_threads=False).aggregate([("_row", "min")])
+    if first.num_rows == table.num_rows:
+        return table
+    warnings.warn(f"{where}: {table.num_rows - first.num_rows} rows repeat an (input_index, estimator, seed) "
+                  "already read; only the first copy of each is returned", ResultsWarning, stacklevel=3)
+    return table.take(pc.sort_indices(first.column("_row_min")))

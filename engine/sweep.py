@@ -1,26 +1,39 @@
 """The main job: score a stream of architectures with estimators into an exactly-once dataset.
 
->>> from engine import SweepConfig, run_sweep, Sample          # doctest: +SKIP
+>>> from archscore import SweepConfig, run_sweep, Sample          # doctest: +SKIP
 >>> run_sweep(SweepConfig(space="nb201", estimators=["params", "flops"],
 ...                       source=Sample(1000, seed=0), out="runs/demo"))  # doctest: +SKIP
+
+The order of work is what makes a failed run harmless: every check that depends only on the
+config runs first (nothing started, nothing written); then Ray starts and the request is
+checked against what the cluster has; then the output location is leased to this writer and
+opened; rows are committed as they finish. A failure that is the same for every architecture is
+a :class:`~archscore.engine.errors.RunError`, never a dataset of error rows; a location whose
+earlier run committed nothing accepts a corrected config.
 """
 from __future__ import annotations
 
 import logging
 import os
+import signal
+import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Iterator
 
 import ray
 
-from archscore.estimators import get_estimator
-from archscore.spaces import Space, get_space
+from archscore.spaces import Space
 
+from .errors import ClusterLost, UniformFailure
 from .inputs import EnumerateAll, InputSource
-from .progress import Progress
+from .lease import Lease
+from .outcome import StatusCounts, UniformFailureCheck
+from .progress import Progress, format_rate
+from .resources import ActorShape, alive_nodes, describe_cluster, fits, wait_for_resources
 from .scheduler import Scheduler, StreamStats
-from .scoring import RowBuilder, ScoringPlan, WorkBatch, load_plugins, resolve_macro
+from .scoring import RowBuilder, ScoringPlan, WorkBatch, prepare_plan
 from .sink import ResultSink
 
 log = logging.getLogger("archscore")
@@ -41,7 +54,9 @@ class SweepConfig:
     #: Architectures per work batch; default 1024 for analytic estimators, 8 when a model is built.
     batch_size: int | None = None
     macro: dict[str, Any] = field(default_factory=dict)
+    #: options per estimator, e.g. ``{"naswot": {"relu_modules": "name"}}``
     estimator_config: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: data source of data-dependent estimators; None means ``synthetic``
     data: str | None = None
     data_batch_size: int = 64
     address: str | None = None
@@ -51,9 +66,20 @@ class SweepConfig:
     cpus_per_actor: float = 1.0
     max_in_flight: int = 2
     rows_per_part: int = 65_536
+    #: a part is also committed once this many seconds of finished rows have gathered
+    commit_every_s: float = 30.0
     progress: bool = True
     #: modules that register user spaces or estimators, imported in the driver and every worker
     plugins: list[str] = field(default_factory=list)
+    #: take over the output location even if another writer's lease looks alive
+    takeover: bool = False
+    #: seconds to wait for the cluster to provide the actors; None: 0 on an embedded local Ray
+    #: (it cannot grow), 120 on a cluster joined with ``address`` (it may autoscale)
+    resource_timeout_s: float | None = None
+    #: seconds an actor may take to start (load models, data) before it counts as dead
+    actor_start_timeout_s: float = 300.0
+    #: seconds the cluster may be unable to host any actor (a dead node) before the run fails
+    cluster_grace_s: float = 10.0
 
     def plan(self) -> ScoringPlan:
         return ScoringPlan(self.space, tuple(self.estimators), dict(self.macro),
@@ -70,18 +96,33 @@ class SweepSummary:
     seconds: float
     stats: StreamStats
     repaired: list[str]
+    statuses: StatusCounts = field(default_factory=StatusCounts)
+    archs_per_seed: int | None = None
+    seeds: int = 1
+    estimators: int = 1
+
+    @property
+    def ok(self) -> bool:
+        """False when this run wrote rows and none of them is ok."""
+        return self.rows_written == 0 or self.statuses.ok > 0
 
     def __str__(self) -> str:
         s = self.stats
-        rate = s.items / self.seconds if self.seconds else 0.0
-        text = (f"wrote {self.rows_written:,} rows to {self.out} in {self.seconds:.1f}s "
-                f"({s.items:,} archs, {rate:,.0f} archs/s)")
+        archs = f"{self.archs_per_seed:,} archs x {self.seeds} seed{'s' if self.seeds != 1 else ''}" \
+            if self.archs_per_seed is not None else f"{self.seeds} seed{'s' if self.seeds != 1 else ''}"
+        rate = format_rate(s.items, self.seconds)
+        lines = [f"scored {s.items:,} items ({archs}) with {self.estimators} estimator"
+                 f"{'s' if self.estimators != 1 else ''}: wrote {self.rows_written:,} rows to {self.out} "
+                 f"in {self.seconds:.1f}s ({rate} items/s)"]
+        lines += [f"  {line}" for line in self.statuses.lines()]
         if self.rows_resumed:
-            text += f"; resumed: {self.rows_resumed:,} rows ({self.batches_skipped} batches) were already there"
+            lines.append(f"resumed: {self.rows_resumed:,} rows ({self.batches_skipped} batches) were already there")
         if s.retried or s.split or s.isolated or s.actors_replaced:
-            text += (f"; faults: {s.retried} batches retried, {s.split} split, {s.isolated} archs isolated, "
-                     f"{s.actors_replaced} actors replaced")
-        return text
+            lines.append(f"faults: {s.retried} batches retried, {s.split} split, {s.isolated} archs isolated, "
+                         f"{s.actors_replaced} actors replaced")
+        if not self.ok:
+            lines.append("no row is ok: every estimator failed on every architecture")
+        return "\n".join(lines)
 
 
 def _work_batches(space: Space, source: InputSource, seeds: list[int], batch_size: int,
@@ -109,64 +150,170 @@ def _ensure_ray(address: str | None) -> bool:
     return True
 
 
+@contextmanager
+def _stop_on_signals(stop: threading.Event) -> Iterator[None]:
+    """First Ctrl-C (or SIGTERM): stop after committing what finished. Second: stop at once."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, frame: Any) -> None:
+        if stop.is_set():
+            raise KeyboardInterrupt
+        stop.set()
+        log.warning("stopping: committing the finished batches (press Ctrl-C again to stop at once)")
+
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
+class _Health:
+    """Raises :class:`ClusterLost` once no alive node can host an actor for ``grace_s``."""
+
+    def __init__(self, shape: ActorShape, grace_s: float) -> None:
+        self.one = ActorShape(1, shape.cpus, shape.gpus)
+        self.grace_s = grace_s
+        self.lost_since: float | None = None
+
+    def __call__(self) -> None:
+        nodes = alive_nodes()
+        if fits(self.one, nodes):
+            self.lost_since = None
+            return
+        now = time.monotonic()
+        if self.lost_since is None:
+            self.lost_since = now
+            log.warning("no alive node can host a scorer actor (%s); waiting %.0fs for the cluster to recover",
+                        describe_cluster(nodes), self.grace_s)
+        elif now - self.lost_since > self.grace_s:
+            raise ClusterLost(f"the Ray cluster can no longer host the scorer actors ({describe_cluster(nodes)}; "
+                              f"a node died?) for {now - self.lost_since:.0f}s")
+
+
 def run_sweep(config: SweepConfig) -> SweepSummary:
     """Run (or resume) a sweep; see :class:`SweepConfig`.
 
     Raises:
         KeyError: an unknown space or estimator.
-        ValueError: a bad option, or ``out`` holds a run with another config.
+        ValueError: a bad option or input (nothing was started or written).
+        ConfigMismatch: ``out`` holds rows of a run with another config.
+        RunError: the run cannot go on (resources, a dead cluster, a set-up failure shared by
+            every architecture, another writer, a stop request); committed rows are kept and
+            rerunning the same config resumes.
     """
-    load_plugins(config.plugins)
-    space = get_space(config.space)
-    resolve_macro(space, config.plan())  # validate macro and data before starting anything
-    estimators = [get_estimator(n, **config.estimator_config.get(n, {})) for n in config.estimators]
-    if not estimators:
-        raise ValueError("no estimators given")
-    if len(set(config.estimators)) != len(config.estimators):
-        raise ValueError(f"estimators listed twice: {config.estimators}")
-    builds_models = any(e.needs_data for e in estimators)
+    plan, space, estimators = prepare_plan(config.plan())
+    config.source.validate(space)
+    if not config.seeds or len(set(config.seeds)) != len(config.seeds):
+        raise ValueError(f"--seeds must name distinct seeds, got {config.seeds}")
+    builds_models = any(e.builds_models for e in estimators)
     batch_size = config.batch_size or (MODEL_BATCH if builds_models else ANALYTIC_BATCH)
-    plan = config.plan()
-    input_desc = config.source.describe()
-    run_config = {**plan.as_dict(), "input": input_desc, "seeds": list(config.seeds),
+    if batch_size < 1:
+        raise ValueError(f"--batch-size must be >= 1, got {batch_size}")
+    run_config = {**plan.as_dict(), "input": config.source.describe(), "seeds": list(config.seeds),
                   "batch_size": batch_size}
-    sink = ResultSink(config.out, run_config, config.rows_per_part).open()
-    if sink.done:
-        log.info("resuming %s: %d batches (%s rows) already written, skipping them",
-                 config.out, len(sink.done), f"{sink.resumed_rows:,}")
+    sink = ResultSink(config.out, run_config, config.rows_per_part, info={"input": config.source.info()},
+                      flush_every_s=config.commit_every_s)
+    sink.check_config()  # read-only: a mismatch fails before anything starts
+    stop = threading.Event()
     started = _ensure_ray(config.address)
-    start = time.monotonic()
     try:
-        resources = ray.cluster_resources()
-        gpus = config.gpus_per_actor
-        if gpus is None:
-            gpus = 1.0 if resources.get("GPU", 0) >= 1 else 0.0
-        if config.num_actors:
-            n_actors = config.num_actors
-        elif gpus > 0:
-            n_actors = max(1, int(resources.get("GPU", 0) // gpus))
-        else:
-            n_actors = max(1, int(resources.get("CPU", 1) // config.cpus_per_actor))
+        with _stop_on_signals(stop):
+            return _run(config, plan, space, estimators, batch_size, sink, stop, started)
+    finally:
+        if started:
+            ray.shutdown()
+
+
+def _run(config: SweepConfig, plan: ScoringPlan, space: Space, estimators: list[Any], batch_size: int,
+         sink: ResultSink, stop: threading.Event, embedded: bool) -> SweepSummary:
+    resources = ray.cluster_resources()
+    gpus = config.gpus_per_actor
+    if gpus is None:
+        gpus = 1.0 if resources.get("GPU", 0) >= 1 else 0.0
+    if gpus < 0 or config.cpus_per_actor < 0:
+        raise ValueError("--gpus-per-actor and --cpus-per-actor must be >= 0")
+    if config.num_actors is not None and config.num_actors < 1:
+        raise ValueError(f"--actors must be >= 1, got {config.num_actors}")
+    if config.num_actors:
+        n_actors = config.num_actors
+    elif gpus > 0:
+        n_actors = max(1, int(resources.get("GPU", 0) // gpus))
+    else:
+        n_actors = max(1, int(resources.get("CPU", 1) // max(config.cpus_per_actor, 1e-9)))
+    shape = ActorShape(n_actors, config.cpus_per_actor, gpus)
+    timeout = config.resource_timeout_s if config.resource_timeout_s is not None else (0.0 if embedded else 120.0)
+    wait_for_resources(shape, timeout, should_stop=stop.is_set)
+
+    lease = Lease(sink.store, takeover=config.takeover)
+    sink.store.makedirs()
+    lease.acquire()
+    sink.lease = lease
+    try:
+        sink.open()
+        if sink.done:
+            log.info("resuming %s: %d batches (%s rows) already written, skipping them",
+                     config.out, len(sink.done), f"{sink.resumed_rows:,}")
         from .actors import make_actor_class
 
         actor_cls = make_actor_class(config.cpus_per_actor, gpus)
         threads = max(1, int(config.cpus_per_actor))
-        scheduler = Scheduler(lambda: actor_cls.remote(plan, threads), n_actors, config.max_in_flight)
-        log.info("scoring with %d actors (%s CPU, %s GPU each)", n_actors, config.cpus_per_actor, gpus)
-        per_seed = {"all": space.size, "sample": input_desc.get("n")}.get(input_desc["kind"])
+        start = time.monotonic()
+        scheduler = Scheduler(lambda: actor_cls.remote(plan, threads), n_actors, config.max_in_flight,
+                              ping_timeout_s=config.actor_start_timeout_s, should_stop=stop.is_set,
+                              health=_Health(shape, config.cluster_grace_s))
+        log.info("scoring with %s", shape)
+        per_seed = config.source.count(space)
         total = per_seed * len(config.seeds) - sink.resumed_rows // len(estimators) if per_seed else None
         progress = Progress(total, "sweep", enabled=config.progress)
         skipped = len(sink.done)
         rows = RowBuilder(space, config.estimators, worker="driver")
+        statuses = StatusCounts()
+        check = UniformFailureCheck()
+        sink.hold = not sink.done  # nothing committed until the first rows pass the check
+
+        def on_done(batch_id: int, table: Any) -> None:
+            check.add(table)
+            sink.hold = not check.decided
+            statuses.add(table)
+            sink.add(batch_id, table)
+
         try:
             stats = scheduler.run(_work_batches(space, config.source, config.seeds, batch_size, set(sink.done)),
-                                  on_done=sink.add, failure_rows=rows.failure_rows, on_progress=progress.update)
-        finally:
-            sink.flush()  # whatever finished is complete: keep it, even when interrupted
-            progress.close()
-            scheduler.shutdown()
+                                  on_done=on_done, failure_rows=rows.failure_rows, on_progress=progress.update)
+        except BaseException:
+            _finish(progress, scheduler, sink, check, failing=True)
+            raise
+        _finish(progress, scheduler, sink, check, failing=False)
+        if stats.items == 0 and not sink.resumed_rows:
+            raise ValueError("the input has no architectures")
+        return SweepSummary(config.out, sink.rows_committed, sink.resumed_rows, skipped, time.monotonic() - start,
+                            stats, sink.repaired, statuses, per_seed, len(config.seeds), len(estimators))
     finally:
-        if started:
-            ray.shutdown()
-    return SweepSummary(config.out, sink.rows_committed, sink.resumed_rows, skipped,
-                        time.monotonic() - start, stats, sink.repaired)
+        lease.release()
+
+
+def _finish(progress: Progress, scheduler: Scheduler, sink: ResultSink, check: UniformFailureCheck,
+            failing: bool) -> None:
+    """Stop the actors and commit what finished (also when interrupted), unless the first rows
+    show a failure shared by every architecture. When the run is already failing, an error here
+    is logged and the original one is raised by the caller."""
+    progress.close()
+    scheduler.shutdown()
+    try:
+        check.decide()
+    except UniformFailure:
+        sink.discard()
+        if not failing:
+            raise
+        return
+    sink.hold = False
+    try:
+        sink.flush()
+    except Exception:
+        if not failing:
+            raise
+        log.exception("committing the finished batches failed")

@@ -106,8 +106,12 @@ class Estimator(ABC):
     needs_data: ClassVar[bool] = False
     #: Smallest data batch the estimator's formula is defined for.
     min_batch: ClassVar[int] = 1
+    #: Whether scoring builds a network per architecture (the engine then uses small batches).
+    builds_models: ClassVar[bool] = False
 
     def __init__(self, **config: Any) -> None:
+        """Store and validate the estimator's options. Runs in the driver before anything starts,
+        so a bad option or a missing checkpoint path raises ``ValueError`` here, naming it."""
         self.config = config
 
     def score_batch(self, archs: Sequence[Hashable], ctx: ScoringContext, seed: int) -> np.ndarray:

@@ -130,4 +130,4 @@ def test_progress_lines_without_a_terminal(caplog):
     with caplog.at_level(logging.INFO, logger="archscore"):
         progress.update(250)
     assert progress.bar is None  # pytest's stderr is not a terminal
-    assert "250/1,000 archs (25%)" in caplog.text and "archs/s" in caplog.text and "ETA" in caplog.text
+    assert "250/1,000 items (25%)" in caplog.text and "items/s" in caplog.text and "ETA" in caplog.text
