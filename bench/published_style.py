@@ -9,11 +9,14 @@ architectures in one process, and prints both and the ratio:
 - the network as NB201 ships it: torch's ``AvgPool2d`` and every ``none`` edge multiplied by zero;
 - zero-cost-nas: a fresh copy of the network per measure (without BN for synflow), its own forward
   and backward each; snip through weight masks, fisher through identity layers with backward
-  hooks, GraSP's two forwards (g without a graph, then H·g by double backward), jacob_cov's
+  hooks and each channel's value broadcast over the weight's ``shape[1:]`` before the sum,
+  GraSP's two forwards (g without a graph, then H·g by double backward), jacob_cov's
   eigenvalues from ``np.linalg.eig``, synflow on a float64 copy with weights made absolute in
   place and restored;
-- NASWOT: ReLU hooks adding ``c c^T + (1-c)(1-c)^T`` to a numpy kernel for ReLUs seen in a
-  backward, the batch Jacobian (forward + backward) and a second forward that fills the kernel;
+- NASWOT: hooks on every module with "ReLU" in its type's name (the script's selection, which
+  takes NB201's ``ReLUConvBN`` blocks too) adding ``c c^T + (1-c)(1-c)^T`` to a numpy kernel for
+  modules seen in a backward, the batch Jacobian (forward + backward) and a second forward that
+  fills the kernel; compared with archscore's ``naswot`` under ``relu_modules="name"``;
 - EPE-NAS: the batch Jacobian, then per-class correlations in numpy.
 
 Each reconstructed value is checked against archscore's for the same architecture (printed as the
@@ -105,7 +108,9 @@ def fisher(net, x, y):
         def hook(module, grad_input, grad_output, layer=layer):
             g = (layer.act.detach() * grad_output[0].detach())
             g = g.sum((2, 3)) if g.dim() == 4 else g
-            total[0] += float(0.5 * g.pow(2).mean(0).sum())
+            per_channel = 0.5 * g.pow(2).mean(0)
+            # zero-cost-nas broadcasts each channel's value over the weight's shape[1:] before sum_arr
+            total[0] += float(torch.stack([torch.full(layer.weight.shape[1:], float(v)) for v in per_channel]).sum())
 
         layer.forward = types.MethodType(forward, layer)
         layer.dummy.register_full_backward_hook(hook)
@@ -177,7 +182,7 @@ def naswot(net, x, y) -> float:
 
     handles = []
     for module in net.modules():
-        if isinstance(module, nn.ReLU):
+        if "ReLU" in str(type(module)):
             handles += [module.register_forward_hook(forward_hook), module.register_full_backward_hook(backward_hook)]
     _batch_jacobian(net, x)
     with torch.no_grad():
@@ -219,7 +224,8 @@ def main() -> None:
           f"freed heap memory {'kept' if heap else 'returned to the OS'} (for both)")
     print(f"{args.archs} random NB201 archs, C=16 N=5, batch {args.batch}, the eight published proxies\n")
 
-    scorer = Scorer(ScoringPlan("nb201", EIGHT, data="synthetic", batch_size=args.batch), device="cpu")
+    scorer = Scorer(ScoringPlan("nb201", EIGHT, estimator_config={"naswot": {"relu_modules": "name"}},
+                                data="synthetic", batch_size=args.batch), device="cpu")
     scorer.score(WorkBatch(0, 0, encodings[:1], 0))  # warm-up: data batch, kernels
     seconds = dict.fromkeys(("zero-cost-nas, six", "naswot", "epe_nas"), 0.0)
     published(published_network(space, archs[0], NB201Macro()), x, y, dict(seconds))

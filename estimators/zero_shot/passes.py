@@ -6,7 +6,8 @@ One network build per architecture feeds all requested proxies:
   the requested signals need: d(sum logits)/dx (jacob_cov, EPE-NAS), dCE/dW for conv and linear
   weights (grad_norm, snip, plain, grasp) together with dCE/d(conv/linear output) (fisher) in
   one call, and the Hessian-gradient product H·g (grasp) by double backward; forward hooks on
-  ReLUs accumulate the NASWOT kernel on the fly, so no activation is stored.
+  the selected ReLU modules (:data:`RELU_SELECTIONS`) accumulate the NASWOT kernel on the fly,
+  so no activation is stored.
 - the **synflow passes**: absolute weights in float64, one all-ones input, BN bypassed
   (``synflow``) or in train mode (``synflow_bn``).
 - the **Zen pass**: Gaussian re-initialised weights, Gaussian input and its perturbation.
@@ -19,6 +20,7 @@ proxies were fused with it.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Callable, Sequence
 
 import numpy as np
 import torch
@@ -26,7 +28,15 @@ import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call
 
-DATA_SIGNALS = frozenset({"grads", "fisher", "hg", "jacobian", "relu_kernel", "labels"})
+#: NASWOT kernel signal -> the modules whose input's sign pattern it counts. ``relu_kernel``:
+#: every ``nn.ReLU`` (NASLib's ``nwot``). ``relu_kernel_by_name``: every module whose class name
+#: contains "ReLU" (the original NASWOT script's ``'ReLU' in str(type(module))``), which in NB201
+#: also takes the ``ReLUConvBN`` blocks, so each convolution's input pattern counts twice.
+RELU_SELECTIONS: dict[str, Callable[[nn.Module], bool]] = {
+    "relu_kernel": lambda m: isinstance(m, nn.ReLU),
+    "relu_kernel_by_name": lambda m: "ReLU" in type(m).__name__,
+}
+DATA_SIGNALS = frozenset({"grads", "fisher", "hg", "jacobian", "labels", *RELU_SELECTIONS})
 ZEN_MIXUP_GAMMA = 1e-2
 
 
@@ -38,10 +48,12 @@ class Signals:
     num_classes: int
     labels: torch.Tensor | None = None
     grads: list[torch.Tensor] | None = None
+    #: sum over conv/linear layers of fan_in x sum over output channels of the channel's Fisher value
     fisher: float | None = None
     hg: list[torch.Tensor] | None = None
     jacobian: np.ndarray | None = None      # (B, D) float64
-    relu_kernel: np.ndarray | None = None   # (B, B) float64
+    relu_kernel: np.ndarray | None = None          # (B, B) float64, nn.ReLU inputs
+    relu_kernel_by_name: np.ndarray | None = None  # (B, B) float64, inputs of modules named *ReLU*
     synflow: float | None = None
     synflow_bn: float | None = None
     zen: float | None = None
@@ -62,18 +74,14 @@ def data_pass(model: nn.Module, x: torch.Tensor, y: torch.Tensor, needs: frozens
     layers = prunable_layers(model)
     weights = [m.weight for m in layers]
     hooks = []
-    acts: list[torch.Tensor] = []
-    kernel: list[torch.Tensor] = []
+    acts: list[tuple[nn.Module, torch.Tensor]] = []
+    kernels: dict[str, list[torch.Tensor]] = {s: [] for s in RELU_SELECTIONS if s in needs}
     if "fisher" in needs:
-        hooks += [m.register_forward_hook(lambda m, i, o: acts.append(o)) for m in layers]
-    if "relu_kernel" in needs:
-        def relu_hook(module: nn.Module, inputs: tuple[torch.Tensor, ...], output: torch.Tensor) -> None:
-            codes = (inputs[0].detach().flatten(1) > 0).float()
-            ones = codes.sum(1, keepdim=True)
-            # x x^T + (1-x)(1-x)^T = 2 x x^T - s_i - s_j + D: the number of units where i and j agree
-            k = 2 * codes @ codes.T - ones - ones.T + codes.shape[1]
-            kernel.append(k.double())
-        hooks += [m.register_forward_hook(relu_hook) for m in model.modules() if isinstance(m, nn.ReLU)]
+        hooks += [m.register_forward_hook(lambda m, i, o: acts.append((m, o))) for m in layers]
+    for module in model.modules():
+        counted_in = [s for s in kernels if RELU_SELECTIONS[s](module)]
+        if counted_in:
+            hooks.append(module.register_forward_hook(_relu_kernel_hook([kernels[s] for s in counted_in])))
     try:
         want_jacobian = "jacobian" in needs
         inputs = x.detach().clone().requires_grad_(want_jacobian)
@@ -85,30 +93,51 @@ def data_pass(model: nn.Module, x: torch.Tensor, y: torch.Tensor, needs: frozens
     if want_jacobian:
         (jac,) = torch.autograd.grad(logits.sum(), inputs, retain_graph=want_ce)
         sig.jacobian = jac.reshape(jac.shape[0], -1).double().cpu().numpy()
-    if "relu_kernel" in needs:
-        sig.relu_kernel = torch.stack(kernel).sum(0).cpu().numpy()
+    for name, parts in kernels.items():  # left None when no module was selected: NASWOT says so
+        if parts:
+            setattr(sig, name, torch.stack(parts).sum(0).cpu().numpy())
     if "labels" in needs:
         sig.labels = y
     if want_ce:
         want_hg = "hg" in needs
         loss = F.cross_entropy(logits, y)
-        n_acts = len(acts) if "fisher" in needs else 0
-        grads = torch.autograd.grad(loss, weights + acts[:n_acts], create_graph=want_hg, allow_unused=True)
+        grads = torch.autograd.grad(loss, weights + [a for _, a in acts], create_graph=want_hg, allow_unused=True)
         w_grads = [torch.zeros_like(w) if g is None else g for w, g in zip(weights, grads[:len(weights)])]
         sig.grads = [g.detach() for g in w_grads]
-        if n_acts:
-            total = 0.0
-            for act, g in zip(acts, grads[len(weights):]):
-                if g is None:
-                    continue
-                prod = (act.detach() * g.detach())
-                g_nk = prod.sum(dim=tuple(range(2, prod.dim()))) if prod.dim() > 2 else prod
-                total += float(g_nk.pow(2).mean(0).mul(0.5).sum())
-            sig.fisher = total
+        if "fisher" in needs:
+            sig.fisher = _fisher(acts, grads[len(weights):])
         if want_hg:
             z = sum((g.detach() * gf).sum() for g, gf in zip(sig.grads, w_grads) if gf.requires_grad)
             hg = torch.autograd.grad(z, weights, allow_unused=True)
             sig.hg = [torch.zeros_like(w) if h is None else h.detach() for w, h in zip(weights, hg)]
+
+
+def _relu_kernel_hook(targets: list[list[torch.Tensor]]) -> Callable[..., None]:
+    """A forward hook adding the agreement kernel of its module's input signs to each target."""
+    def hook(module: nn.Module, inputs: tuple[torch.Tensor, ...], output: torch.Tensor) -> None:
+        codes = (inputs[0].detach().flatten(1) > 0).float()
+        ones = codes.sum(1, keepdim=True)
+        # x x^T + (1-x)(1-x)^T = 2 x x^T - s_i - s_j + D: the number of units where i and j agree
+        k = (2 * codes @ codes.T - ones - ones.T + codes.shape[1]).double()
+        for target in targets:
+            target.append(k)
+    return hook
+
+
+def _fisher(acts: list[tuple[nn.Module, torch.Tensor]], grads: Sequence[torch.Tensor | None]) -> float:
+    """zero-cost-nas ``fisher`` after its ``sum_arr``: per output channel F_c = 0.5 * mean over the
+    batch of (sum over space of a * dL/da)^2, broadcast over the weight's ``shape[1:]`` (so
+    weighted by the layer's fan-in) and summed over channels and layers. A layer whose output
+    reaches no loss contributes 0 (the reference's zeros)."""
+    total = 0.0
+    for (layer, act), g in zip(acts, grads):
+        if g is None:
+            continue
+        prod = act.detach() * g.detach()
+        g_nk = prod.sum(dim=tuple(range(2, prod.dim()))) if prod.dim() > 2 else prod
+        fan_in = layer.weight[0].numel()
+        total += fan_in * float(g_nk.pow(2).mean(0).mul(0.5).sum())
+    return total
 
 
 def _bypass_bn(model: nn.Module) -> list[torch.utils.hooks.RemovableHandle]:

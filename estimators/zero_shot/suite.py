@@ -9,7 +9,7 @@ over the proxies that read it.
 from __future__ import annotations
 
 import time
-from typing import ClassVar, Hashable, Sequence
+from typing import Hashable, Sequence
 
 import torch
 
@@ -83,7 +83,10 @@ class ZeroShotEstimator(Estimator):
     """A proxy computed from the signals of the fused passes (see :mod:`.passes`)."""
 
     group = ZeroShotGroup
-    needs: ClassVar[frozenset[str]] = frozenset()
+    builds_models = True
+    #: The signals the proxy reads. An option may set it per instance (``naswot``'s
+    #: ``relu_modules``), staying among data signals when the class's are (``needs_data`` is per class).
+    needs: frozenset[str] = frozenset()
 
     def __init_subclass__(cls, **kwargs: object) -> None:
         super().__init_subclass__(**kwargs)
