@@ -47,6 +47,7 @@ class UniformFailureCheck:
         self.needed, self.minimum = needed, minimum
         self.seen: dict[str, list[tuple[str, str | None]]] = defaultdict(list)
         self.decided = False
+        self.failure: UniformFailure | None = None
 
     def add(self, table: pa.Table) -> None:
         if self.decided:
@@ -59,13 +60,15 @@ class UniformFailureCheck:
             self.decide()
 
     def decide(self) -> None:
-        """Raise :class:`UniformFailure` if the evidence so far shows a shared failure."""
-        if self.decided:
-            return
-        self.decided = True
-        for est, seen in sorted(self.seen.items()):
-            messages = {error for status, error in seen if status == STATUS_ERROR}
-            if len(seen) >= self.minimum and all(s == STATUS_ERROR for s, _ in seen) and len(messages) == 1:
-                raise UniformFailure(
-                    f"estimator {est!r} failed on every one of the first {len(seen)} architectures with the same "
-                    f"error, so the run's set-up is at fault and nothing was written: {messages.pop()}")
+        """Raise :class:`UniformFailure` if the evidence so far shows a shared failure (every call)."""
+        if not self.decided:
+            self.decided = True
+            for est, seen in sorted(self.seen.items()):
+                messages = {error for status, error in seen if status == STATUS_ERROR}
+                if len(seen) >= self.minimum and all(s == STATUS_ERROR for s, _ in seen) and len(messages) == 1:
+                    self.failure = UniformFailure(
+                        f"estimator {est!r} failed on every one of the first {len(seen)} architectures with the "
+                        f"same error, so the run's set-up is at fault and nothing was written: {messages.pop()}")
+                    break
+        if self.failure is not None:
+            raise self.failure

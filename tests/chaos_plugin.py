@@ -2,7 +2,9 @@
 
 ``echo`` scores an architecture by its encoding (so every score is checkable), optionally sleeping
 per batch so that tests can kill things mid-run, recording its pid for them, and killing its own
-process (as a segfault would) when asked to score one of the ``kill`` encodings.
+process (as a segfault would) when asked to score one of the ``kill`` encodings, and failing every
+architecture with the same message when given ``fail`` (a set-up fault such as a missing file).
+Options may arrive as text (``--estimator-option echo.sleep=0.2``).
 """
 from __future__ import annotations
 
@@ -19,9 +21,10 @@ from archscore.estimators import ESTIMATORS, Estimator
 class Echo(Estimator):
     """The architecture's encoding as a float (a test fixture)."""
 
-    def __init__(self, sleep: float = 0.0, kill: tuple[int, ...] = (), pid_dir: str | None = None) -> None:
-        super().__init__(sleep=sleep, kill=list(kill), pid_dir=pid_dir)
-        self.sleep, self.kill = sleep, set(kill)
+    def __init__(self, sleep: float = 0.0, kill: tuple[int, ...] = (), pid_dir: str | None = None,
+                 fail: str = "") -> None:
+        super().__init__(sleep=sleep, kill=list(kill), pid_dir=pid_dir, fail=fail)
+        self.sleep, self.kill, self.fail = float(sleep), set(kill), fail
         if pid_dir:
             Path(pid_dir, str(os.getpid())).touch()
 
@@ -29,5 +32,7 @@ class Echo(Estimator):
         encodings = [ctx.space.encode(a) for a in archs]
         if self.kill & set(encodings):
             os._exit(13)  # the worker dies mid-batch, like a segfault or a CUDA error
+        if self.fail:
+            raise FileNotFoundError(self.fail)
         time.sleep(self.sleep)
         return np.array(encodings, dtype=np.float64) + seed

@@ -1,0 +1,29 @@
+"""One import package: a wheel of the project holds ``archscore/`` and nothing else at the top."""
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.slow
+def test_the_wheel_holds_only_the_archscore_package(tmp_path):
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(tmp_path), str(ROOT)],
+                   check=True, capture_output=True)
+    names = zipfile.ZipFile(next(tmp_path.glob("archscore-*.whl"))).namelist()
+    assert {n.split("/")[0] for n in names if not n.split("/")[0].endswith(".dist-info")} == {"archscore"}
+    for module in ("__init__.py", "engine/cli.py", "engine/sink.py", "estimators/zero_shot/fisher.py",
+                   "spaces/nb201.py"):
+        assert f"archscore/{module}" in names
+    assert not [n for n in names if n.startswith("archscore/tests/") or n.startswith("archscore/bench/")]
+
+
+def test_the_public_api_is_importable_from_archscore():
+    import archscore
+
+    for name in ("SweepConfig", "run_sweep", "read_results", "Sample", "FromFile"):
+        assert hasattr(archscore, name)
+    assert archscore.__version__ == archscore.VERSION
