@@ -121,7 +121,10 @@ def prepare_plan(plan: ScoringPlan) -> tuple[ScoringPlan, Space, list[Any]]:
         if plan.batch_size < max(e.min_batch for e in estimators):
             raise ValueError(f"--data-batch-size {plan.batch_size} is below the {max(e.min_batch for e in estimators)} "
                              "images some estimator needs")
-        make_batch(DataSpec.parse(data), plan.batch_size, 0, input_shape_of(macro), getattr(macro, "num_classes", 10))
+        try:
+            make_batch(DataSpec.parse(data), plan.batch_size, 0, input_shape_of(macro), getattr(macro, "num_classes", 10))
+        except ValueError as exc:
+            raise ValueError(f"data source {data}: {exc}") from None
     config = {n: dict(sorted(plan.estimator_config[n].items())) for n in sorted(plan.estimator_config)}
     return replace(plan, macro=macro.as_dict(), estimator_config=config), space, estimators
 
