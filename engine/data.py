@@ -79,20 +79,24 @@ def read_idx(data: bytes) -> np.ndarray:
     return body.reshape(dims)
 
 
-def load_fashion_mnist(directory: Path) -> tuple[np.ndarray, np.ndarray]:
-    images = read_idx(_open_maybe_gz(directory, "train-images-idx3-ubyte"))
-    labels = read_idx(_open_maybe_gz(directory, "train-labels-idx1-ubyte"))
+def load_fashion_mnist(directory: Path, split: str = "train") -> tuple[np.ndarray, np.ndarray]:
+    prefix = "train" if split == "train" else "t10k"
+    images = read_idx(_open_maybe_gz(directory, f"{prefix}-images-idx3-ubyte"))
+    labels = read_idx(_open_maybe_gz(directory, f"{prefix}-labels-idx1-ubyte"))
     return images, labels
 
 
-def load_cifar(directory: Path, kind: str) -> tuple[np.ndarray, np.ndarray]:
+def load_cifar(directory: Path, kind: str, split: str = "train") -> tuple[np.ndarray, np.ndarray]:
     """(N, 32, 32, 3) uint8 images and labels from CIFAR's binary or Python format."""
     if kind == "cifar10":
-        binary = [directory / f"data_batch_{i}.bin" for i in range(1, 6)]
-        python = [directory / f"data_batch_{i}" for i in range(1, 6)]
+        if split == "train":
+            binary = [directory / f"data_batch_{i}.bin" for i in range(1, 6)]
+            python = [directory / f"data_batch_{i}" for i in range(1, 6)]
+        else:
+            binary, python = [directory / "test_batch.bin"], [directory / "test_batch"]
         label_bytes, key = 1, b"labels"
     else:
-        binary, python = [directory / "train.bin"], [directory / "train"]
+        binary, python = [directory / f"{split}.bin"], [directory / split]
         label_bytes, key = 2, b"fine_labels"
     present = [p for p in binary if p.exists()]
     if present:
@@ -106,7 +110,7 @@ def load_cifar(directory: Path, kind: str) -> tuple[np.ndarray, np.ndarray]:
         return images, labels
     present = [p for p in python if p.exists()]
     if not present:
-        raise ValueError(f"{directory} holds no {kind} training files ({binary[0].name} or {python[0].name})")
+        raise ValueError(f"{directory} holds no {kind} {split} files ({binary[0].name} or {python[0].name})")
     images, labels = [], []
     for p in present:
         with open(p, "rb") as fh:
@@ -162,3 +166,44 @@ class BatchCache:
             x, y = make_batch(self.spec, self.batch_size, seed, self.input_shape, self.num_classes)
             self._cache[seed] = (torch.from_numpy(x).to(self.device), torch.from_numpy(y).to(self.device))
         return self._cache[seed]
+
+
+SYNTHETIC_TRAIN, SYNTHETIC_TEST = 512, 128
+
+
+def load_images(spec: DataSpec, num_classes: int, input_shape: tuple[int, int, int]) -> Any:
+    """The whole data source as :class:`~archscore.estimators.training.ImageData` (for training).
+
+    ``synthetic`` is seeded noise with random labels (512 train and 128 test images of the
+    network's input shape, ``num_classes`` classes): for tests and smoke runs, not for truth.
+    """
+    from archscore.estimators.training import ImageData
+
+    if spec.kind == "synthetic":
+        rng = np.random.default_rng(0)
+        channels, height, width = input_shape
+        make = lambda n: rng.integers(0, 256, size=(n, height, width, channels), dtype=np.uint8)  # noqa: E731
+        return ImageData("synthetic", make(SYNTHETIC_TRAIN), rng.integers(0, num_classes, SYNTHETIC_TRAIN),
+                         make(SYNTHETIC_TEST), rng.integers(0, num_classes, SYNTHETIC_TEST),
+                         (0.5,) * channels, (0.29,) * channels)
+    directory = Path(spec.path)
+    if spec.kind == "fashion-mnist":
+        (tx, ty), (vx, vy) = load_fashion_mnist(directory, "train"), load_fashion_mnist(directory, "test")
+        return ImageData("fashion-mnist", tx, ty.astype(np.int64), vx, vy.astype(np.int64), (FMNIST_MEAN,),
+                         (FMNIST_STD,))
+    (tx, ty), (vx, vy) = load_cifar(directory, spec.kind, "train"), load_cifar(directory, spec.kind, "test")
+    mean, std = (CIFAR10_MEAN, CIFAR10_STD) if spec.kind == "cifar10" else (CIFAR100_MEAN, CIFAR100_STD)
+    return ImageData(spec.kind, tx, ty, vx, vy, mean, std, crop_flip=True)
+
+
+class DatasetCache:
+    """``cache() -> ImageData``, loaded on first use and kept (one per worker)."""
+
+    def __init__(self, spec: str, num_classes: int, input_shape: tuple[int, int, int]) -> None:
+        self.spec, self.num_classes, self.input_shape = DataSpec.parse(spec), num_classes, input_shape
+        self._data: Any = None
+
+    def __call__(self) -> Any:
+        if self._data is None:
+            self._data = load_images(self.spec, self.num_classes, self.input_shape)
+        return self._data

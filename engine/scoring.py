@@ -105,7 +105,9 @@ def prepare_plan(plan: ScoringPlan) -> tuple[ScoringPlan, Space, list[Any]]:
         raise ValueError(f"options given for estimators that are not in the run: {unused}")
     space = get_space(plan.space)
     estimators = [get_estimator(n, **plan.estimator_config.get(n, {})) for n in plan.estimators]
-    needs_data = any(e.needs_data for e in estimators)
+    for group in {e.group for e in estimators}:
+        group.check([e for e in estimators if e.group is group])
+    needs_data = any(e.needs_data or e.needs_dataset for e in estimators)
     data = plan.data or "synthetic"
     if data is not None:
         from .data import DataSpec
@@ -115,7 +117,16 @@ def prepare_plan(plan: ScoringPlan) -> tuple[ScoringPlan, Space, list[Any]]:
         data = None  # synthetic data changes nothing for estimators that read no data
     plan = replace(plan, data=data)
     macro = resolve_macro(space, plan)
-    if needs_data:
+    if any(e.needs_dataset for e in estimators):
+        from .data import DataSpec, load_images
+        from archscore.estimators.training import to_tensor
+
+        try:  # the whole source loads, and its images fit the network
+            images = load_images(DataSpec.parse(data), getattr(macro, "num_classes", 10), input_shape_of(macro))
+            to_tensor(images.test_x[:1], images, input_shape_of(macro))
+        except ValueError as exc:
+            raise ValueError(f"data source {data}: {exc}") from None
+    if any(e.needs_data for e in estimators):
         from .data import DataSpec, make_batch
 
         if plan.batch_size < max(e.min_batch for e in estimators):
@@ -125,7 +136,7 @@ def prepare_plan(plan: ScoringPlan) -> tuple[ScoringPlan, Space, list[Any]]:
             make_batch(DataSpec.parse(data), plan.batch_size, 0, input_shape_of(macro), getattr(macro, "num_classes", 10))
         except ValueError as exc:
             raise ValueError(f"data source {data}: {exc}") from None
-    config = {n: dict(sorted(plan.estimator_config[n].items())) for n in sorted(plan.estimator_config)}
+    config = {e.name: e.options() for e in sorted(estimators, key=lambda e: e.name) if e.options()}
     return replace(plan, macro=macro.as_dict(), estimator_config=config), space, estimators
 
 
@@ -227,12 +238,17 @@ class Scorer:
         self.estimators = [get_estimator(n, **plan.estimator_config.get(n, {})) for n in plan.estimators]
         input_shape = input_shape_of(macro)
         num_classes = getattr(macro, "num_classes", None)
-        data = None
+        data = dataset = None
         if any(e.needs_data for e in self.estimators):
             from .data import BatchCache
 
             data = BatchCache(plan.data or "synthetic", plan.batch_size, input_shape, num_classes, device)
-        self.ctx = ScoringContext(self.space, macro, device, data, num_classes, input_shape, plan.batch_size)
+        if any(e.needs_dataset for e in self.estimators):
+            from .data import DatasetCache
+
+            dataset = DatasetCache(plan.data or "synthetic", num_classes or 10, input_shape)
+        self.ctx = ScoringContext(self.space, macro, device, data, num_classes, input_shape, plan.batch_size,
+                                  dataset)
         self.groups = groups_of(self.estimators, self.ctx)
         for group, _ in self.groups:
             group.setup()

@@ -210,7 +210,9 @@ def run_sweep(config: SweepConfig) -> SweepSummary:
     if not config.seeds or len(set(config.seeds)) != len(config.seeds):
         raise ValueError(f"--seeds must name distinct seeds, got {config.seeds}")
     builds_models = any(e.builds_models for e in estimators)
-    batch_size = config.batch_size or (MODEL_BATCH if builds_models else ANALYTIC_BATCH)
+    preferred = [e.archs_per_batch for e in estimators if e.archs_per_batch]
+    batch_size = config.batch_size or (min(preferred) if preferred else MODEL_BATCH if builds_models
+                                       else ANALYTIC_BATCH)
     if batch_size < 1:
         raise ValueError(f"--batch-size must be >= 1, got {batch_size}")
     run_config = {**plan.as_dict(), "input": config.source.describe(), "seeds": list(config.seeds),

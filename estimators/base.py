@@ -36,6 +36,9 @@ class ScoringContext:
     #: Shape of one input (channels, height, width), and images per data batch.
     input_shape: tuple[int, ...] = (3, 32, 32)
     data_batch_size: int = 64
+    #: ``dataset() -> ImageData``: the whole data source (train and test images), for estimators
+    #: that train (``needs_dataset``); read once per worker, on first use.
+    dataset: Callable[[], Any] | None = None
 
 
 @dataclass
@@ -64,6 +67,11 @@ class EstimatorGroup(ABC):
     def __init__(self, estimators: Sequence["Estimator"], ctx: ScoringContext) -> None:
         self.estimators = list(estimators)
         self.ctx = ctx
+
+    @classmethod
+    def check(cls, estimators: Sequence["Estimator"]) -> None:
+        """Raise ``ValueError`` if these estimators cannot be scored together (run in the driver
+        before anything starts). Default: any combination works."""
 
     def setup(self) -> None:
         """Load state once per worker (checkpoints, tables). Default: nothing to load."""
@@ -108,11 +116,20 @@ class Estimator(ABC):
     min_batch: ClassVar[int] = 1
     #: Whether scoring builds a network per architecture (the engine then uses small batches).
     builds_models: ClassVar[bool] = False
+    #: Whether the estimator trains, reading whole datasets (``ScoringContext.dataset``).
+    needs_dataset: ClassVar[bool] = False
+    #: Architectures per work batch the engine should use by default (None: by kind).
+    archs_per_batch: ClassVar[int | None] = None
 
     def __init__(self, **config: Any) -> None:
         """Store and validate the estimator's options. Runs in the driver before anything starts,
         so a bad option or a missing checkpoint path raises ``ValueError`` here, naming it."""
         self.config = config
+
+    def options(self) -> dict[str, Any]:
+        """The options in a normal form (defaults explicit, types converted): what the run config
+        records, so that equal settings written differently resume each other's runs."""
+        return dict(sorted(self.config.items()))
 
     def score_batch(self, archs: Sequence[Hashable], ctx: ScoringContext, seed: int) -> np.ndarray:
         """One float64 per architecture. Raise to mark the batch (then each arch) as failed."""
