@@ -115,31 +115,47 @@ def sweep(space: str, estimator_names: str, all_: bool, sample: int | None, seed
     Exit status: 0 when done, 1 on an error (nothing or only complete batches written), 2 on a
     usage error, 3 when every row failed, 130 when stopped by Ctrl-C.
     """
-    from archscore.engine import EnumerateAll, FromFile, Sample, SweepConfig, run_sweep
-    from archscore.engine.errors import RunError, SweepInterrupted
+    from archscore.engine import SweepConfig
 
-    chosen = [flag for flag, on in (("--all", all_), ("--sample", sample is not None),
-                                    ("--input", input_path is not None)) if on]
-    if len(chosen) != 1:
-        raise click.UsageError("give exactly one of --all, --sample N, --input FILE")
-    source: Any = (EnumerateAll() if all_ else Sample(sample, seed) if sample is not None
-                   else FromFile(input_path, column))
     config = SweepConfig(space=space, estimators=[e.strip() for e in estimator_names.split(",") if e.strip()],
-                         out=out, source=source, seeds=_parse_ints(seeds), batch_size=batch_size,
-                         macro=_parse_pairs(macro, "--macro"),
+                         out=out, source=_input_source(all_, sample, seed, input_path, column),
+                         seeds=_parse_ints(seeds), batch_size=batch_size, macro=_parse_pairs(macro, "--macro"),
                          estimator_config=_parse_estimator_options(estimator_options), data=data,
                          data_batch_size=data_batch_size, address=address, num_actors=actors,
                          gpus_per_actor=gpus_per_actor, cpus_per_actor=cpus_per_actor,
                          resource_timeout_s=resource_timeout, takeover=takeover,
                          progress=not no_progress, plugins=list(plugins))
-    resume = f"committed rows in {out} are kept; rerun the same command to resume"
+    _run_and_report(config)
+
+
+def _input_source(all_: bool, sample: int | None, seed: int, input_path: str | None, column: str) -> Any:
+    from archscore.engine import EnumerateAll, FromFile, Sample
+
+    chosen = [flag for flag, on in (("--all", all_), ("--sample", sample is not None),
+                                    ("--input", input_path is not None)) if on]
+    if len(chosen) != 1:
+        raise click.UsageError("give exactly one of --all, --sample N, --input FILE")
+    return EnumerateAll() if all_ else Sample(sample, seed) if sample is not None else FromFile(input_path, column)
+
+
+def _run_and_report(config: Any) -> None:
+    """Run a sweep; map its outcome to output and exit status (see the sweep command's help)."""
+    from archscore.engine import run_sweep
+    from archscore.engine.errors import RunError, SweepInterrupted
+    from archscore.engine.sink import read_results
+
+    def kept() -> str:
+        rows = read_results(config.out, columns=["status"]).num_rows
+        return (f"{rows:,} committed rows in {config.out} are kept; rerun the same command to resume" if rows
+                else f"nothing was committed to {config.out}")
+
     try:
         summary = run_sweep(config)
     except (SweepInterrupted, KeyboardInterrupt):
-        click.echo(f"archscore: interrupted; {resume}", err=True)
+        click.echo(f"archscore: interrupted; {kept()}", err=True)
         sys.exit(130)
     except RunError as exc:
-        raise click.ClickException(f"{exc}\n{resume}") from None
+        raise click.ClickException(f"{exc}\n{kept()}") from None
     except (KeyError, ValueError) as exc:
         raise click.ClickException(str(exc.args[0] if isinstance(exc, KeyError) else exc)) from None
     click.echo(str(summary))
@@ -148,23 +164,86 @@ def sweep(space: str, estimator_names: str, all_: bool, sample: int | None, seed
 
 
 @main.command()
+@click.option("--space", required=True, help="Search space (see `archscore spaces`).")
+@click.option("--all", "all_", is_flag=True, help="Every architecture of a finite space (one of --all, --sample, --input).")
+@click.option("--sample", type=int, help="N distinct architectures drawn uniformly (one of --all, --sample, --input).")
+@click.option("--seed", type=int, default=0, help="Seed of --sample.")
+@click.option("--input", "input_path", type=click.Path(dir_okay=False),
+              help="Architectures to train: text, CSV/Parquet or msgpack, as for `archscore sweep`.")
+@click.option("--column", default="arch", help="Architecture column of an --input CSV/Parquet file.")
+@click.option("--data", required=True,
+              help="Training data: fashion-mnist:DIR, cifar10:DIR, cifar100:DIR (synthetic only for smoke tests).")
+@click.option("--recipe", default="cpu-low",
+              help="Training recipe: cpu-low (3 epochs, 10% of the data; fits a CPU) or nb201 (the published one).")
+@click.option("--epochs", type=int, help="Override the recipe's epochs.")
+@click.option("--data-portion", type=float, help="Override the recipe's fraction of the data used.")
+@click.option("--set", "settings", multiple=True, metavar="KEY=VALUE",
+              help="Override any recipe setting, e.g. lr=0.05 or valid_fraction=0.2; repeatable.")
+@click.option("--macro", help="Macro config overrides, e.g. C=8,N=1  [default: the space's]")
+@click.option("--seeds", default="0", help="Training seeds, e.g. 0,1.")
+@click.option("--out", required=True, help="Output location: a directory, or an object-store URI (s3://...).")
+@click.option("--address", help="Ray cluster to join  [default: start an embedded local Ray]")
+@click.option("--actors", type=int, help="Number of training actors  [default: one per GPU, else one per CPU]")
+@click.option("--gpus-per-actor", type=float, help="GPUs per actor  [default: 1 if the cluster has GPUs, else 0]")
+@click.option("--cpus-per-actor", type=float, default=1.0, help="CPUs (and torch threads) per actor.")
+@click.option("--resource-timeout", type=float,
+              help="Seconds to wait for the cluster to provide the actors  [default: 0 on an embedded Ray, 120 with --address]")
+@click.option("--takeover", is_flag=True, help="Take over --out even if another writer's lease looks alive.")
+@click.option("--no-progress", is_flag=True, help="No progress bar or progress lines.")
+def train(space: str, all_: bool, sample: int | None, seed: int, input_path: str | None, column: str, data: str,
+          recipe: str, epochs: int | None, data_portion: float | None, settings: tuple[str, ...], macro: str | None,
+          seeds: str, out: str, address: str | None, actors: int | None, gpus_per_actor: float | None,
+          cpus_per_actor: float, resource_timeout: float | None, takeover: bool, no_progress: bool) -> None:
+    """Train architectures from scratch: stand-alone ground truth at --out.
+
+    A sweep of the stand-alone estimators (valid_accuracy, test_accuracy, train_loss) of one
+    training each: streamed over actors, retried, resumed and written exactly once like any sweep.
+    Use the result as truth: `archscore evaluate --truth OUT --metric valid_accuracy`.
+    """
+    from archscore.engine import SweepConfig
+    from archscore.estimators.standalone import STANDALONE_METRICS
+
+    options: dict[str, Any] = {"recipe": recipe, **_parse_pairs(",".join(settings) or None, "--set")}
+    if epochs is not None:
+        options["epochs"] = epochs
+    if data_portion is not None:
+        options["data_portion"] = data_portion
+    config = SweepConfig(space=space, estimators=list(STANDALONE_METRICS), out=out,
+                         source=_input_source(all_, sample, seed, input_path, column), seeds=_parse_ints(seeds),
+                         macro=_parse_pairs(macro, "--macro"),
+                         estimator_config={m: dict(options) for m in STANDALONE_METRICS}, data=data,
+                         address=address, num_actors=actors, gpus_per_actor=gpus_per_actor,
+                         cpus_per_actor=cpus_per_actor, resource_timeout_s=resource_timeout, takeover=takeover,
+                         progress=not no_progress)
+    _run_and_report(config)
+
+
+@main.command()
 @click.option("--results", "results_path", required=True,
               help="A sweep's output (directory or object-store URI), a results Parquet file, or a NASLib "
                    "zc_*.json (published scores).")
 @click.option("--truth", "truth_path", required=True, type=click.Path(exists=True, dir_okay=False),
               help="Ground truth: CSV/Parquet with an architecture column, a NB201 CSV, or a NASLib zc json.")
-@click.option("--metric", help="Truth column to rank by (default: test_accuracy, val_accuracy, ...).")
+@click.option("--metric", help="Truth column to rank by, as the truth file names it (test-accuracy) or by its "
+                               "alias (test_accuracy); default: test accuracy, val_accuracy, ...")
 @click.option("--space", default="nb201", show_default=True, help="Space of the truth file's architectures.")
 @click.option("--arch-column", help="Architecture column of a generic truth file (default: detected, or `arch`).")
 @click.option("--dataset", default="cifar10", show_default=True, help="Dataset key inside NASLib zc json files.")
 @click.option("--sparse-threshold", type=float, default=0.1, show_default=True,
               help="Bin width of the truth for sparse Kendall tau (percentage points).")
 @click.option("--bootstrap", type=int, default=200, show_default=True, help="Bootstrap resamples for CIs.")
-@click.option("--out", required=True, type=click.Path(file_okay=False), help="Where criteria.parquet and report.html go.")
+@click.option("--truth-by-class", is_flag=True,
+              help="Truth of an architecture = mean over its isomorphism class (default: its own value).")
+@click.option("--drop-failed", is_flag=True,
+              help="Evaluate on the architectures every estimator and seed scored ok (default: a failed "
+                   "score ranks last, tied).")
+@click.option("--out", required=True, type=click.Path(file_okay=False),
+              help="Where criteria.parquet and report.html go (not inside a sweep's output).")
 def evaluate(results_path: str, truth_path: str, metric: str | None, space: str, arch_column: str | None,
-             dataset: str, sparse_threshold: float, bootstrap: int, out: str) -> None:
+             dataset: str, sparse_threshold: float, bootstrap: int, truth_by_class: bool, drop_failed: bool,
+             out: str) -> None:
     """Rank criteria of every estimator in RESULTS against TRUTH, with an HTML report."""
-    from archscore.engine.evaluate import EvalOptions, evaluate as run_evaluation
+    from archscore.engine.evaluate import EvalOptions, evaluate as run_evaluation, results_location_of
     from archscore.engine.report import write_report
     from archscore.engine.truth import load_naslib, load_truth
     from archscore.engine.sink import read_results, write_atomic
@@ -173,6 +252,11 @@ def evaluate(results_path: str, truth_path: str, metric: str | None, space: str,
 
     import pyarrow.parquet as pq
 
+    inside = results_location_of(out)
+    if inside is not None:
+        raise click.ClickException(f"--out {out} is inside the results location {inside} (it holds a sweep's "
+                                   "_run.json); files written there break reading the results. Choose an --out "
+                                   "outside it.")
     try:
         rpath = Path(results_path)
         if "://" in results_path or rpath.is_dir():
@@ -186,7 +270,8 @@ def evaluate(results_path: str, truth_path: str, metric: str | None, space: str,
         tpath = Path(truth_path)
         truth = load_naslib(tpath, dataset)[0] if tpath.suffix == ".json" else load_truth(tpath, space, arch_column)
         ev = run_evaluation(results, truth, EvalOptions(metric=metric, sparse_threshold=sparse_threshold,
-                                                         n_boot=bootstrap))
+                                                         n_boot=bootstrap, truth_by_class=truth_by_class,
+                                                         drop_failed=drop_failed))
     except (KeyError, ValueError) as exc:
         raise click.ClickException(str(exc.args[0] if isinstance(exc, KeyError) else exc)) from None
     Path(out).mkdir(parents=True, exist_ok=True)
@@ -194,13 +279,16 @@ def evaluate(results_path: str, truth_path: str, metric: str | None, space: str,
     pq.write_table(ev.criteria, buf)
     write_atomic(Path(out) / "criteria.parquet", buf.getvalue())
     report = write_report(ev, out, title=f"{rpath.name} vs {tpath.name}")
+    protocol = ev.options.describe()
+    click.echo(f"N = {ev.n} architectures, metric {ev.metric}; truth: {protocol['truth']}; failures: "
+               f"{protocol['failures']}" + (f" ({ev.n_dropped} architectures dropped)" if drop_failed else ""))
     for p in ev.points:
         row = {r["criterion"]: r["value"] for r in ev.criteria.to_pylist()
                if r["estimator"] == p.estimator and r["seed"] == p.seed and r["ratio"] is None}
         kt, rho = row.get("kendall_tau"), row.get("spearman")
         click.echo(f"{p.estimator:12s} seed {p.seed}: Kendall tau {kt if kt is None else round(kt, 4)}, "
-                   f"Spearman {rho if rho is None else round(rho, 4)}, used {int(row['n_used'])}, "
-                   f"excluded {int(row['n_excluded'])}, unmatched {int(row['n_unmatched'])}")
+                   f"Spearman {rho if rho is None else round(rho, 4)}, failed {int(row['n_failed'])} "
+                   f"(missing {int(row['n_missing'])}), unmatched rows {int(row['n_unmatched'])}")
     click.echo(f"wrote {Path(out) / 'criteria.parquet'} and {report}")
 
 

@@ -1,27 +1,41 @@
-"""Evaluate estimators against ground truth: join by canonical hash, compute every criterion.
+"""Evaluate estimators against ground truth: join results to truth, compute every criterion.
 
-Truth rows that share a canonical hash (isomorphic cells trained separately) are averaged, so an
-architecture's truth is its equivalence class's mean. Each result row with status ``ok`` and a
-finite score whose hash is in the truth is one point; the others are counted (``n_excluded``:
-non-ok or non-finite; ``n_unmatched``: no truth) and reported, never silently dropped. Scores of a
-lower-is-better estimator are negated before ranking.
+The protocol, by default the one zero-cost-nas, NASLib and aw_nas compute their correlations with:
+
+- **Truth** is each architecture's own published value, joined by the architecture's string form
+  (truth rows of the same architecture are averaged). ``EvalOptions(truth_by_class=True)``
+  instead gives every architecture the mean over its isomorphism class (canonical hash).
+- **Every estimator is scored on the same architectures**: the evaluation set is every
+  architecture with truth that appears in the results (any estimator, any seed). An
+  (estimator, seed) without an ok, finite score for one of them (status not ``ok``, a NULL or
+  non-finite score, or no row at all) *fails* there, and a failure ranks last, tied with the
+  other failures (see :mod:`archscore.estimators.criteria`). ``drop_failed=True`` instead
+  evaluates on the common subset where every estimator and seed is ok.
+- Result rows without truth are counted (``n_unmatched``), never silently dropped; failures are
+  counted per estimator and seed (``n_failed``, of which ``n_missing`` had no row).
+
+Scores of a lower-is-better estimator are negated before ranking; so is a lower-is-better truth
+metric (a name with ``loss`` or ``error``, unless ``truth_higher_is_better`` says otherwise).
 """
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from functools import partial
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from archscore.estimators import ESTIMATORS
 from archscore.estimators import criteria as C
 from archscore.spaces import get_space
 
-from .schema import VERSION, config_of
+from .schema import STATUS_OK, VERSION, config_of
+from .sink import RUN_FILE
+from .truth import metric_aliases, metric_columns
 
 CRITERIA_SCHEMA = pa.schema([
     pa.field("estimator", pa.string(), nullable=False),
@@ -32,23 +46,44 @@ CRITERIA_SCHEMA = pa.schema([
     pa.field("value", pa.float64()),
     pa.field("ci_low", pa.float64()),
     pa.field("ci_high", pa.float64()),
-    pa.field("n", pa.int64()),               # architectures the value is computed over
+    pa.field("n", pa.int64()),               # architectures the value is computed over (K for @K criteria)
 ])
+EVALUATION_KEY = b"archscore.evaluation"
+#: a truth metric whose name matches this is lower-is-better unless the options say otherwise
+LOWER_IS_BETTER_METRIC = re.compile(r"loss|error", re.IGNORECASE)
+MISSING = "missing"  # failure reason: the (estimator, seed) has no row for the architecture
 
 
 @dataclass
 class EvalOptions:
+    #: truth column, under the file's own name or an alias (default: test accuracy, ...)
     metric: str | None = None
+    #: False: each architecture's own truth (joined by string form); True: its isomorphism class's mean
+    truth_by_class: bool = False
+    #: False: a failed score ranks last, tied; True: only architectures every estimator and seed scored ok
+    drop_failed: bool = False
+    #: direction of the truth metric; None: lower is better for names with "loss" or "error"
+    truth_higher_is_better: bool | None = None
     topk_ratios: tuple[float, ...] = C.TOPK_RATIOS
     brwr_ratios: tuple[float, ...] = C.BRWR_RATIOS
     sparse_threshold: float = 0.1
     n_boot: int = 200
     seed: int = 0
 
+    def describe(self) -> dict[str, str]:
+        """The protocol choices in words, as the report and criteria.parquet's metadata state them."""
+        return {
+            "truth": ("mean over the isomorphism class (canonical hash)" if self.truth_by_class
+                      else "each architecture's own value (joined by its string form)"),
+            "failures": ("dropped: evaluated on the architectures every estimator and seed scored ok"
+                         if self.drop_failed else "ranked last, tied with the other failures"),
+        }
+
 
 @dataclass
 class Points:
-    """The matched points of one (estimator, seed): oriented scores, truth, params, FLOPs."""
+    """One (estimator, seed) on the evaluation's architectures: oriented scores (NaN: failed),
+    oriented truth, params, FLOPs."""
 
     estimator: str
     seed: int
@@ -56,8 +91,12 @@ class Points:
     truth: np.ndarray
     params: np.ndarray
     flops: np.ndarray
-    hashes: np.ndarray
+    archs: np.ndarray
     higher_is_better: bool
+
+    @property
+    def failed(self) -> np.ndarray:
+        return C.failed(self.scores)
 
 
 @dataclass
@@ -66,6 +105,18 @@ class Evaluation:
     points: list[Points] = field(default_factory=list)
     metric: str = ""
     notes: list[str] = field(default_factory=list)
+    options: EvalOptions = field(default_factory=EvalOptions)
+    #: architectures every criterion is computed over (the same for every estimator and seed)
+    n: int = 0
+    #: {(estimator, seed): {reason: architectures}}: failures in the evaluation set before any drop
+    failures: dict[tuple[str, int], dict[str, int]] = field(default_factory=dict)
+    #: architectures left out because some estimator or seed failed there (drop_failed only)
+    n_dropped: int = 0
+    #: the results' run config as the sweep recorded it ({} for published-score tables)
+    run_config: dict[str, Any] = field(default_factory=dict)
+    #: the macro config the costs (params, FLOPs) were computed with, per space
+    macro: dict[str, dict[str, Any]] = field(default_factory=dict)
+    metric_higher_is_better: bool = True
 
     def value(self, estimator: str, criterion: str, seed: int | None = 0, ratio: float | None = None) -> float:
         for row in self.criteria.to_pylist():
@@ -75,73 +126,194 @@ class Evaluation:
 
 
 def pick_metric(truth: pa.Table, metric: str | None) -> str:
-    candidates = [c for c in truth.column_names if c not in ("space", "arch", "hash")]
+    """The truth column to rank by: ``metric`` as the file names it, or one of its aliases.
+
+    Raises:
+        ValueError: an unknown metric (the file's metric columns listed), or no metric at all.
+    """
+    candidates = metric_columns(truth)
+    aliases = metric_aliases(truth)
     if metric is None:
         for preferred in ("test_accuracy", "val_accuracy", "valid_accuracy", "cifar10_test_accuracy"):
             if preferred in candidates:
                 return preferred
+            if preferred in aliases:
+                return aliases[preferred]
         if not candidates:
             raise ValueError("the truth table has no metric column")
         return candidates[0]
-    if metric not in candidates:
-        raise ValueError(f"truth has no metric {metric!r}; available: {candidates}")
-    return metric
+    if metric in candidates:
+        return metric
+    if metric in aliases:
+        return aliases[metric]
+    raise ValueError(f"truth has no metric {metric!r}; its metric columns: {', '.join(candidates) or 'none'}")
 
 
-def _truth_by_hash(truth: pa.Table, metric: str) -> dict[str, float]:
-    grouped = truth.group_by("hash").aggregate([(metric, "mean")])
-    return dict(zip(grouped.column("hash").to_pylist(), grouped.column(f"{metric}_mean").to_pylist()))
+def results_location_of(path: str | Path) -> Path | None:
+    """The sweep output (a directory holding ``_run.json``) that ``path`` is, or lies inside; else None."""
+    here = Path(path).expanduser().resolve()
+    for candidate in (here, *here.parents):
+        if (candidate / RUN_FILE).is_file():
+            return candidate
+    return None
+
+
+def _truth_map(truth: pa.Table, metric: str, by_class: bool) -> tuple[dict[str, float], int]:
+    """{join key: mean truth} over the rows with a finite value, and the number of rows without one."""
+    key = "hash" if by_class else "arch"
+    values = truth.column(metric).to_numpy(zero_copy_only=False).astype(np.float64)
+    finite = np.isfinite(values)
+    sums: dict[str, float] = {}
+    counts: dict[str, int] = {}
+    for k, v, ok in zip(truth.column(key).to_pylist(), values.tolist(), finite.tolist()):
+        if ok and k is not None:
+            sums[k] = sums.get(k, 0.0) + v
+            counts[k] = counts.get(k, 0) + 1
+    return {k: sums[k] / counts[k] for k in sums}, int((~finite).sum())
+
+
+def _macro_of(space_name: str, run_config: dict[str, Any]) -> Any:
+    """The macro config the run scored with: its overrides, and the class count its data implies."""
+    from .scoring import ScoringPlan, resolve_macro
+
+    space = get_space(space_name)
+    overrides = run_config.get("macro") or {}
+    try:
+        return resolve_macro(space, ScoringPlan(space_name, (), dict(overrides), data=run_config.get("data")))
+    except ValueError:
+        return space.macro(**overrides)
+
+
+@dataclass
+class _Scan:
+    """One pass over the result rows: the evaluation set and each (estimator, seed)'s rows on it."""
+
+    #: every architecture with truth in the results, in order of first appearance: (space, truth)
+    universe: dict[str, tuple[str, float]] = field(default_factory=dict)
+    n_rows: dict[tuple[str, int], int] = field(default_factory=dict)
+    unmatched: dict[tuple[str, int], int] = field(default_factory=dict)
+    #: the first ok, finite score of each architecture
+    ok_score: dict[tuple[str, int], dict[str, float]] = field(default_factory=dict)
+    #: why an architecture is not ok: the status of its first failed row
+    not_ok: dict[tuple[str, int], dict[str, str]] = field(default_factory=dict)
+    repeated: int = 0
+
+
+def _scan(results: pa.Table, truth_of: dict[str, float], by_class: bool) -> _Scan:
+    scan = _Scan()
+    columns = [results.column(c).to_pylist() for c in ("space", "arch", "hash", "estimator", "seed", "status")]
+    scores = results.column("score").to_numpy(zero_copy_only=False).astype(np.float64)  # NULL -> NaN
+    for space, arch, h, name, seed, status, score in zip(*columns, scores.tolist()):
+        key = (name, seed)
+        ok_score = scan.ok_score.setdefault(key, {})
+        not_ok = scan.not_ok.setdefault(key, {})
+        scan.n_rows[key] = scan.n_rows.get(key, 0) + 1
+        t = truth_of.get(h if by_class else arch)
+        if t is None:
+            scan.unmatched[key] = scan.unmatched.get(key, 0) + 1
+            continue
+        scan.universe.setdefault(arch, (space, t))
+        if status == STATUS_OK and np.isfinite(score):
+            if arch in ok_score:
+                scan.repeated += 1
+            else:
+                ok_score[arch] = score
+        else:
+            not_ok.setdefault(arch, status if status != STATUS_OK else "nonfinite")
+    return scan
 
 
 def evaluate(results: pa.Table, truth: pa.Table, options: EvalOptions | None = None) -> Evaluation:
     """Every criterion for every (estimator, seed) in ``results`` against ``truth``."""
     opts = options or EvalOptions()
     metric = pick_metric(truth, opts.metric)
-    by_hash = _truth_by_hash(truth, metric)
+    truth_higher = (opts.truth_higher_is_better if opts.truth_higher_is_better is not None
+                    else not LOWER_IS_BETTER_METRIC.search(metric))
+    truth_of, n_truth_nonfinite = _truth_map(truth, metric, opts.truth_by_class)
+    run_config = config_of(results.schema)
+    ev = Evaluation(criteria=CRITERIA_SCHEMA.empty_table(), metric=metric, options=opts, run_config=run_config,
+                    metric_higher_is_better=truth_higher)
+    if n_truth_nonfinite:
+        ev.notes.append(f"{n_truth_nonfinite} truth rows have no finite {metric}; they are left out of the truth")
+    if not truth_higher:
+        ev.notes.append(f"{metric} is ranked as lower is better")
+    key_column = "hash" if opts.truth_by_class else "arch"
+
+    scan = _scan(results, truth_of, opts.truth_by_class)
+    universe, ok_score, repeated = scan.universe, scan.ok_score, scan.repeated
+    if repeated:
+        ev.notes.append(f"{repeated} result rows repeat an architecture its estimator and seed already scored; "
+                        "the first ok score counts")
+    keys = sorted(ok_score)
+    for key in keys:
+        reasons: dict[str, int] = {}
+        for arch in universe:
+            if arch not in ok_score[key]:
+                reason = scan.not_ok[key].get(arch, MISSING)
+                reasons[reason] = reasons.get(reason, 0) + 1
+        ev.failures[key] = reasons
+    archs = list(universe)
+    if opts.drop_failed:
+        archs = [a for a in archs if all(a in ok_score[k] for k in keys)]
+        ev.n_dropped = len(universe) - len(archs)
+    ev.n = len(archs)
+
+    truth_values = np.array([universe[a][1] for a in archs], dtype=np.float64)
+    oriented_truth = truth_values if truth_higher else -truth_values
+    params, flops = _costs(archs, [universe[a][0] for a in archs], run_config, ev)
     rows: list[dict[str, Any]] = []
-    ev = Evaluation(criteria=CRITERIA_SCHEMA.empty_table(), metric=metric)
-    costs_cache: dict[tuple[str, str], tuple[float, float]] = {}
-    # bias is measured against the costs of the networks that were scored (the run's macro config)
-    macro_overrides = config_of(results.schema).get("macro", {})
-    keys = results.select(["estimator", "seed"]).group_by(["estimator", "seed"]).aggregate([]).to_pylist()
-    for key in sorted(keys, key=lambda k: (k["estimator"], k["seed"])):
-        name, seed = key["estimator"], key["seed"]
-        part = results.filter(pc.and_(pc.equal(results["estimator"], name), pc.equal(results["seed"], seed)))
-        higher = ESTIMATORS.get(name).higher_is_better if name in ESTIMATORS else True
-        if name not in ESTIMATORS and f"direction of {name}" not in " ".join(ev.notes):
+    for name, seed in keys:
+        registered = name in ESTIMATORS
+        higher = ESTIMATORS.get(name).higher_is_better if registered else True
+        if not registered and f"direction of {name}" not in " ".join(ev.notes):
             ev.notes.append(f"direction of {name} unknown (not a registered estimator); assumed higher is better")
-        status = part.column("status").to_pylist()
-        score = part.column("score").to_numpy(zero_copy_only=False).astype(np.float64)
-        hashes = part.column("hash").to_pylist()
-        ok = np.array([s == "ok" for s in status]) & np.isfinite(score)
-        matched = np.array([h in by_hash for h in hashes])
-        use = ok & matched
-        n_rows, n_excluded, n_unmatched = len(status), int((~ok).sum()), int((ok & ~matched).sum())
-        s = score[use] if higher else -score[use]
-        t = np.array([by_hash[h] for h, u in zip(hashes, use) if u], dtype=np.float64)
-        space_names = part.column("space").to_pylist()
-        archs = part.column("arch").to_pylist()
-        params, flops = [], []
-        for sp_name, arch, u in zip(space_names, archs, use):
-            if u:
-                if (sp_name, arch) not in costs_cache:
-                    space = get_space(sp_name)
-                    a, macro = space.parse(arch), space.macro(**macro_overrides)
-                    costs_cache[sp_name, arch] = (space.params(a, macro), space.flops(a, macro))
-                p, f = costs_cache[sp_name, arch]
-                params.append(p)
-                flops.append(f)
-        pts = Points(name, seed, s, t, np.array(params, float), np.array(flops, float),
-                     np.array([h for h, u in zip(hashes, use) if u]), higher)
+        got = ok_score[name, seed]
+        s = np.array([got.get(a, np.nan) for a in archs], dtype=np.float64)
+        pts = Points(name, seed, s if higher else -s, oriented_truth, params, flops, np.array(archs, dtype=object),
+                     higher)
         ev.points.append(pts)
-        rows += _criteria_rows(pts, metric, opts, n_rows, n_excluded, n_unmatched)
+        counts = {"n_rows": scan.n_rows[name, seed],
+                  "n_unmatched": scan.unmatched.get((name, seed), 0),
+                  "n_failed": sum(ev.failures[name, seed].values()),
+                  "n_missing": ev.failures[name, seed].get(MISSING, 0)}
+        rows += _criteria_rows(pts, metric, opts, counts, ev.n_dropped)
     rows += _seed_rows(ev.points, metric)
     ev.criteria = pa.Table.from_pylist(rows, schema=CRITERIA_SCHEMA).replace_schema_metadata({
         b"archscore.version": VERSION.encode(),
-        b"archscore.evaluation": json.dumps({"metric": metric, "sparse_threshold": opts.sparse_threshold,
-                                              "n_boot": opts.n_boot, "seed": opts.seed,
-                                              "notes": ev.notes}).encode()})
+        EVALUATION_KEY: json.dumps(_metadata(ev, key_column), default=str).encode()})
     return ev
+
+
+def _costs(archs: list[str], spaces: list[str], run_config: dict[str, Any],
+           ev: Evaluation) -> tuple[np.ndarray, np.ndarray]:
+    """Params and FLOPs of the networks that were scored (the run's macro config)."""
+    params, flops = np.full(len(archs), np.nan), np.full(len(archs), np.nan)
+    for space_name in sorted(set(spaces)):
+        space = get_space(space_name)
+        macro = _macro_of(space_name, run_config)
+        ev.macro[space_name] = macro.as_dict()
+        where = [i for i, s in enumerate(spaces) if s == space_name]
+        p, f = space.costs_many([space.parse(archs[i]) for i in where], macro)
+        params[where], flops[where] = p, f
+    return params, flops
+
+
+def _metadata(ev: Evaluation, key_column: str) -> dict[str, Any]:
+    opts = ev.options
+    return {"metric": ev.metric, "metric_higher_is_better": ev.metric_higher_is_better,
+            "truth_by_class": opts.truth_by_class, "drop_failed": opts.drop_failed,
+            "protocol": opts.describe(), "join_key": key_column, "n": ev.n, "n_dropped": ev.n_dropped,
+            "failures": {f"{name}/seed {seed}": reasons for (name, seed), reasons in ev.failures.items()},
+            "run": {k: ev.run_config.get(k) for k in ("space", "data", "data_batch_size", "macro", "seeds", "input")}
+            if ev.run_config else "not recorded",
+            "macro": ev.macro, "sparse_threshold": opts.sparse_threshold, "n_boot": opts.n_boot,
+            "seed": opts.seed, "min_meaningful_k": C.MIN_MEANINGFUL_K, "notes": ev.notes}
+
+
+def evaluation_metadata(criteria: pa.Table) -> dict[str, Any]:
+    """The protocol and counts recorded in a criteria table (as read back from criteria.parquet)."""
+    raw = (criteria.schema.metadata or {}).get(EVALUATION_KEY)
+    return json.loads(raw) if raw else {}
 
 
 def _row(estimator: str, seed: int | None, metric: str, criterion: str, value: float, n: int,
@@ -151,19 +323,21 @@ def _row(estimator: str, seed: int | None, metric: str, criterion: str, value: f
             "ratio": ratio, "value": clean(value), "ci_low": clean(ci[0]), "ci_high": clean(ci[1]), "n": n}
 
 
-def _criteria_rows(pts: Points, metric: str, opts: EvalOptions, n_rows: int, n_excluded: int,
-                   n_unmatched: int) -> list[dict[str, Any]]:
+def _criteria_rows(pts: Points, metric: str, opts: EvalOptions, counts: dict[str, int],
+                   n_dropped: int) -> list[dict[str, Any]]:
     s, t, n = pts.scores, pts.truth, len(pts.scores)
+    ok = ~pts.failed
+    n_ok = int(ok.sum())
     row = partial(_row, pts.estimator, pts.seed, metric)
-    out = [row("n_rows", n_rows, n_rows), row("n_excluded", n_excluded, n_rows),
-           row("n_unmatched", n_unmatched, n_rows), row("n_used", n, n)]
+    out = [row(name, value, counts["n_rows"]) for name, value in counts.items()]
+    out += [row("n_dropped", n_dropped, n), row("n_used", n, n)]
     if n < 2:
         return out
     out.append(row("kendall_tau", C.kendall_tau(s, t), n,
-                    ci=C.bootstrap_ci(s, t, C.kendall_tau, opts.n_boot, seed=opts.seed)))
+                   ci=C.bootstrap_ci(s, t, C.kendall_tau, opts.n_boot, seed=opts.seed)))
     out.append(row("spearman", C.spearman(s, t), n,
-                    ci=C.bootstrap_ci(s, t, C.spearman, opts.n_boot, seed=opts.seed)))
-    out.append(row("pearson", C.pearson(s, t), n))
+                   ci=C.bootstrap_ci(s, t, C.spearman, opts.n_boot, seed=opts.seed)))
+    out.append(row("pearson", C.pearson(s, t), n_ok))  # over the ok scores only
     out.append(row("sparse_kendall_tau", C.sparse_kendall_tau(s, t, opts.sparse_threshold), n))
     for r in opts.topk_ratios:
         k = C.k_of(n, r)
@@ -177,8 +351,9 @@ def _criteria_rows(pts: Points, metric: str, opts: EvalOptions, n_rows: int, n_e
                 row("wr_at_k", wr if k else float("nan"), k, r),
                 row("br_at_k_rel", br / n if k else float("nan"), k, r),
                 row("wr_at_k_rel", wr / n if k else float("nan"), k, r)]
-    out.append(row("bias_params_spearman", C.spearman(s, pts.params), n))
-    out.append(row("bias_flops_spearman", C.spearman(s, pts.flops), n))
+    # bias: does the estimator track the network's size? Over the ok scores only.
+    out.append(row("bias_params_spearman", C.spearman(s[ok], pts.params[ok]) if n_ok > 1 else float("nan"), n_ok))
+    out.append(row("bias_flops_spearman", C.spearman(s[ok], pts.flops[ok]) if n_ok > 1 else float("nan"), n_ok))
     return out
 
 
@@ -193,18 +368,14 @@ def _seed_rows(points: list[Points], metric: str) -> list[dict[str, Any]]:
             continue
         row = partial(_row, name, None, metric)  # seed None: across seeds
         taus = np.array([C.kendall_tau(p.scores, p.truth) for p in pts if len(p.scores) > 1])
-        out += [row("kendall_tau_seed_mean", float(np.mean(taus)), len(taus)),
+        taus = taus[np.isfinite(taus)]
+        out += [row("kendall_tau_seed_mean", float(np.mean(taus)) if len(taus) else float("nan"), len(taus)),
                 row("kendall_tau_seed_std", float(np.std(taus, ddof=1)) if len(taus) > 1 else float("nan"), len(taus))]
-        common = set.intersection(*(set(p.hashes.tolist()) for p in pts))
-        if len(common) >= 2:
-            mats = []
-            for p in pts:
-                first: dict[str, float] = {}
-                for h, v in zip(p.hashes.tolist(), p.scores.tolist()):
-                    first.setdefault(h, v)
-                mats.append([first[h] for h in sorted(common)])
-            m = np.array(mats)  # (seeds, archs)
+        # the points of every seed share one architecture order; use those every seed scored ok
+        common = np.logical_and.reduce([~p.failed for p in pts])
+        if common.sum() >= 2:
+            m = np.array([p.scores[common] for p in pts])  # (seeds, archs)
             between = m.mean(0).std()
             rel = float(m.std(0, ddof=1).mean() / between) if between > 0 else float("nan")
-            out.append(row("score_seed_std_rel", rel, len(common)))
+            out.append(row("score_seed_std_rel", rel, int(common.sum())))
     return out

@@ -1,9 +1,22 @@
-"""Ground truth and published scores, loaded as Arrow tables keyed by the canonical hash.
+"""Ground truth and published scores, loaded as Arrow tables.
 
-A truth table has columns ``space``, ``arch`` (the space's string form), ``hash`` and one float64
-column per metric. Loaders: any CSV/Parquet with an architecture column; NAS-Bench-201's CSV
-layouts; NASLib's ``zc_*.json`` (whose published proxy scores load as a results table too); and
-the official NATS-Bench API when the user has ``nats_bench`` and its files.
+A truth table has columns ``space``, ``arch`` (the space's string form, the default join key),
+``hash`` (the canonical hash, for joining by isomorphism class) and one float64 column per metric,
+named as in the source file. Friendly aliases of those names (``test_accuracy`` for NB201's
+``test-accuracy``) are kept in the schema metadata (:func:`metric_aliases`).
+
+Which columns are metrics:
+
+- the NB201 CSV layouts: their loss and accuracy columns (not ``index``, ``C``, ``N``,
+  ``num_classes``, ... nor the ``*-time`` columns);
+- any other CSV/Parquet file: its floating-point columns, except those whose name says they
+  measure time (``time``, ``seconds``): integer columns are identifiers or configuration
+  (``index``, ``C``, ``N``) and times are costs, not quality. ``load_truth(metrics=[...])``
+  keeps exactly the named numeric columns instead.
+
+Loaders: any CSV/Parquet with an architecture column; NAS-Bench-201's CSV layouts; NASLib's
+``zc_*.json`` (whose published proxy scores load as a results table too); and the official
+NATS-Bench API when the user has ``nats_bench`` and its files.
 """
 from __future__ import annotations
 
@@ -22,14 +35,20 @@ from archscore.spaces.nb201 import OPS as NB201_OPS, NB201Arch
 
 from .schema import RESULT_SCHEMA, STATUS_NONFINITE, STATUS_OK, VERSION
 
-#: NB201 CSV layouts we recognise: arch column, {file column: metric name}
+#: NB201 CSV layouts we recognise: arch column -> {metric column as in the file: friendly alias}
 NB201_LAYOUTS = {
     "arch_str": {"valid-accuracy": "valid_accuracy", "test-accuracy": "test_accuracy",
-                 "train-accuracy": "train_accuracy", "valid-loss": "valid_loss", "test-loss": "test_loss"},
+                 "train-accuracy": "train_accuracy", "valid-loss": "valid_loss", "test-loss": "test_loss",
+                 "train-loss": "train_loss"},
     "ArchitectureString": {"CIFAR10TestAccuracy200Epochs": "cifar10_test_accuracy",
                            "CIFAR100TestAccuracy200Epochs": "cifar100_test_accuracy",
                            "ImageNetTestAccuracy200Epochs": "imagenet16_120_test_accuracy"},
 }
+#: schema metadata key of a truth table: JSON {alias: column}
+ALIASES_KEY = b"archscore.metric_aliases"
+#: columns of a generic file whose name matches this measure time, a cost: not metrics
+TIME_COLUMN = re.compile(r"time|seconds", re.IGNORECASE)
+KEY_COLUMNS = ("space", "arch", "hash")
 #: NASLib proxy names -> ours
 NASLIB_NAMES = {"jacov": "jacob_cov", "nwot": "naswot"}
 NASLIB_NB201_OPS = ("skip_connect", "none", "nor_conv_3x3", "nor_conv_1x1", "avg_pool_3x3")
@@ -42,15 +61,32 @@ def _read_any(path: Path) -> pa.Table:
     return pcsv.read_csv(path)
 
 
-def truth_table(space: Space, archs: Iterable[Any], metrics: dict[str, Iterable[float]]) -> pa.Table:
-    """A truth table from architecture values and metric columns."""
+def truth_table(space: Space, archs: Iterable[Any], metrics: dict[str, Iterable[float]],
+                aliases: dict[str, str] | None = None) -> pa.Table:
+    """A truth table from architecture values and metric columns; ``aliases``: {alias: column}."""
     archs = list(archs)
     strings, hashes = space.describe_many(archs)
     columns: dict[str, Any] = {"space": pa.array([space.name] * len(archs)), "arch": pa.array(strings),
                                "hash": pa.array(hashes)}
     for name, values in metrics.items():
         columns[name] = pa.array(np.asarray(list(values), dtype=np.float64))
-    return pa.table(columns)
+    aliases = {a: c for a, c in (aliases or {}).items() if c in metrics and a not in metrics}
+    return pa.table(columns).replace_schema_metadata({ALIASES_KEY: json.dumps(aliases, sort_keys=True).encode()})
+
+
+def metric_columns(truth: pa.Table) -> list[str]:
+    """The metric columns of a truth table, under the source's own names."""
+    return [c for c in truth.column_names if c not in KEY_COLUMNS]
+
+
+def metric_aliases(truth: pa.Table) -> dict[str, str]:
+    """{friendly alias: metric column} of a truth table (empty when it has none)."""
+    raw = (truth.schema.metadata or {}).get(ALIASES_KEY)
+    return json.loads(raw) if raw else {}
+
+
+def _is_numeric(field: pa.Field) -> bool:
+    return pa.types.is_floating(field.type) or pa.types.is_integer(field.type)
 
 
 def load_truth(path: str | Path, space: str = "nb201", arch_column: str | None = None,
@@ -60,7 +96,8 @@ def load_truth(path: str | Path, space: str = "nb201", arch_column: str | None =
     Args:
         arch_column: column holding architectures (strings or int encodings); detected for the
             NB201 layouts, else ``arch``.
-        metrics: columns to keep (as float64); default every numeric column.
+        metrics: numeric columns to keep (file names or, for the NB201 layouts, their aliases);
+            default: the file's metric columns (see the module docstring).
 
     Raises:
         ValueError: missing columns or an architecture that does not parse (row number named).
@@ -70,11 +107,11 @@ def load_truth(path: str | Path, space: str = "nb201", arch_column: str | None =
         return load_naslib(path)[0]
     table = _read_any(path)
     sp = get_space(space)
-    rename: dict[str, str] = {}
+    layout: dict[str, str] | None = None
     if arch_column is None:
         for column, mapping in NB201_LAYOUTS.items():
             if column in table.column_names:
-                arch_column, rename = column, mapping
+                arch_column, layout = column, mapping
                 break
         else:
             arch_column = "arch"
@@ -86,16 +123,20 @@ def load_truth(path: str | Path, space: str = "nb201", arch_column: str | None =
             archs.append(sp.parse(item) if isinstance(item, str) else sp.decode(item))
         except ValueError as exc:
             raise ValueError(f"{path} line {row}: {exc}") from None
-    names = {rename.get(c, c): c for c in table.column_names if c != arch_column}
-    if metrics is None:
-        chosen = [n for n, c in names.items() if pa.types.is_floating(table.schema.field(c).type)
-                  or pa.types.is_integer(table.schema.field(c).type)]
+    fields = {f.name: f for f in table.schema if f.name != arch_column and f.name not in KEY_COLUMNS}
+    if layout is not None:
+        default = [c for c, f in fields.items() if c in layout and _is_numeric(f)]
     else:
-        missing = [m for m in metrics if m not in names]
+        default = [c for c, f in fields.items() if pa.types.is_floating(f.type) and not TIME_COLUMN.search(c)]
+    aliases = {alias: column for column, alias in (layout or {}).items() if column in fields}
+    if metrics is None:
+        chosen = default
+    else:
+        chosen = [aliases.get(m, m) for m in metrics]
+        missing = [m for m, c in zip(metrics, chosen) if c not in fields or not _is_numeric(fields[c])]
         if missing:
-            raise ValueError(f"{path} has no metric column(s) {missing}; available: {sorted(names)}")
-        chosen = metrics
-    return truth_table(sp, archs, {n: table.column(names[n]).to_numpy() for n in chosen})
+            raise ValueError(f"{path} has no metric column(s) {missing}; its metric columns: {default}")
+    return truth_table(sp, archs, {c: table.column(c).to_numpy() for c in chosen}, aliases)
 
 
 def naslib_nb201_arch(key: str) -> NB201Arch:

@@ -2,8 +2,18 @@
 
 Every function takes ``scores`` (the estimator's, higher = predicted better; negate scores of a
 lower-is-better estimator first) and ``truth`` (higher = better, e.g. accuracy) as 1-D arrays of
-the same length, already free of NaN. Rankings break ties by position (a stable sort of
-``-score``), so every criterion is invariant to strictly increasing transforms of the scores.
+the same length. ``truth`` must be finite. A score that is not a finite number (NaN, +-inf) is a
+*failure*: the architecture ranks last, tied with the other failures, as the published protocols
+(zero-cost-nas, NASLib, aw_nas) rank a failed score, without a sentinel value:
+
+- Kendall tau-b, Spearman (average ranks) and sparse tau count the failures as one tie.
+- Set criteria (P@top/bottom K, BR@K, WR@K, tau within the top K) need K definite members; where K
+  cuts into the failed block, the block is ordered against the estimator (its truly worst members
+  first), so a failure never earns credit, and the result does not depend on row order.
+- Pearson is not a rank criterion and is computed over the finite scores only.
+
+Among finite scores, rankings break ties by position (a stable sort of ``-score``, as aw_nas), so
+every criterion is invariant to strictly increasing transforms of the finite scores.
 Definitions follow Ning et al.'s evaluation code (aw_nas) and Yu et al. 2020 (sparse tau).
 """
 from __future__ import annotations
@@ -13,15 +23,27 @@ from scipy import stats
 
 TOPK_RATIOS = (0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0)
 BRWR_RATIOS = (0.001, 0.005, 0.01, 0.05, 0.1, 0.2)
+#: below this K a top-K criterion is a handful of architectures: reported, but not meaningful
+MIN_MEANINGFUL_K = 5
 
 
 def _check(scores: np.ndarray, truth: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     scores, truth = np.asarray(scores, dtype=np.float64), np.asarray(truth, dtype=np.float64)
     if scores.shape != truth.shape or scores.ndim != 1:
         raise ValueError(f"scores and truth must be 1-D of equal length, got {scores.shape} and {truth.shape}")
-    if not (np.isfinite(scores).all() and np.isfinite(truth).all()):
-        raise ValueError("scores and truth must be finite (drop non-ok rows first)")
+    if not np.isfinite(truth).all():
+        raise ValueError("truth must be finite (a non-finite score is a failure; a non-finite truth is an error)")
     return scores, truth
+
+
+def failed(scores: np.ndarray) -> np.ndarray:
+    """Boolean mask of failures: scores that are not finite numbers."""
+    return ~np.isfinite(np.asarray(scores, dtype=np.float64))
+
+
+def _tied_last(scores: np.ndarray) -> np.ndarray:
+    """Scores with every failure set to one value below all finite scores (for tie-aware statistics)."""
+    return np.where(failed(scores), -np.inf, scores)
 
 
 def order_desc(values: np.ndarray) -> np.ndarray:
@@ -29,19 +51,33 @@ def order_desc(values: np.ndarray) -> np.ndarray:
     return np.argsort(-np.asarray(values, dtype=np.float64), kind="stable")
 
 
-def kendall_tau(scores: np.ndarray, truth: np.ndarray) -> float:
-    """Kendall's tau-b (ties counted as scipy does)."""
+def predicted_order(scores: np.ndarray, truth: np.ndarray) -> np.ndarray:
+    """Indices from predicted best to predicted worst: finite scores descending (ties by position),
+    then the failures, truly worst first (the order least favourable to the estimator)."""
     scores, truth = _check(scores, truth)
-    return float(stats.kendalltau(scores, truth).statistic) if len(scores) > 1 else float("nan")
+    bad = failed(scores)
+    by_score = np.where(bad, 0.0, -scores)
+    within_failed = np.where(bad, truth, 0.0)
+    return np.lexsort((within_failed, by_score, bad))  # last key sorts first; lexsort is stable
+
+
+def kendall_tau(scores: np.ndarray, truth: np.ndarray) -> float:
+    """Kendall's tau-b (ties, including the tied block of failures, counted as scipy does)."""
+    scores, truth = _check(scores, truth)
+    return float(stats.kendalltau(_tied_last(scores), truth).statistic) if len(scores) > 1 else float("nan")
 
 
 def spearman(scores: np.ndarray, truth: np.ndarray) -> float:
+    """Spearman's rho on average ranks (failures share the last ranks' average)."""
     scores, truth = _check(scores, truth)
-    return float(stats.spearmanr(scores, truth).statistic) if len(scores) > 1 else float("nan")
+    return float(stats.spearmanr(_tied_last(scores), truth).statistic) if len(scores) > 1 else float("nan")
 
 
 def pearson(scores: np.ndarray, truth: np.ndarray) -> float:
+    """Pearson's r over the finite scores only (a value-based statistic has no place for a failure)."""
     scores, truth = _check(scores, truth)
+    ok = ~failed(scores)
+    scores, truth = scores[ok], truth[ok]
     if len(scores) < 2 or scores.std() == 0 or truth.std() == 0:
         return float("nan")
     return float(stats.pearsonr(scores, truth).statistic)
@@ -58,13 +94,16 @@ def precision_at_top_k(scores: np.ndarray, truth: np.ndarray, ratio: float) -> f
     k = k_of(len(scores), ratio)
     if k == 0:
         return float("nan")
-    return len(set(order_desc(scores)[:k]) & set(order_desc(truth)[:k])) / k
+    return len(set(predicted_order(scores, truth)[:k].tolist()) & set(order_desc(truth)[:k].tolist())) / k
 
 
 def precision_at_bottom_k(scores: np.ndarray, truth: np.ndarray, ratio: float) -> float:
     """Fraction of the estimator's bottom K whose true rank is within the true bottom K."""
     scores, truth = _check(scores, truth)
-    return precision_at_top_k(-scores[::-1], -truth[::-1], ratio)
+    k = k_of(len(scores), ratio)
+    if k == 0:
+        return float("nan")
+    return len(set(predicted_order(scores, truth)[-k:].tolist()) & set(order_desc(truth)[-k:].tolist())) / k
 
 
 def kendall_tau_top_k(scores: np.ndarray, truth: np.ndarray, ratio: float) -> float:
@@ -73,8 +112,8 @@ def kendall_tau_top_k(scores: np.ndarray, truth: np.ndarray, ratio: float) -> fl
     k = k_of(len(scores), ratio)
     if k < 2:
         return float("nan")
-    top = order_desc(scores)[:k]
-    return float(stats.kendalltau(scores[top], truth[top]).statistic)
+    top = predicted_order(scores, truth)[:k]
+    return float(stats.kendalltau(_tied_last(scores[top]), truth[top]).statistic)
 
 
 def true_ranks(truth: np.ndarray) -> np.ndarray:
@@ -90,7 +129,7 @@ def best_and_worst_rank_at_k(scores: np.ndarray, truth: np.ndarray, ratio: float
     k = k_of(len(scores), ratio)
     if k == 0:
         return 0, 0
-    ranks = true_ranks(truth)[order_desc(scores)[:k]]
+    ranks = true_ranks(truth)[predicted_order(scores, truth)[:k]]
     return int(ranks.min()), int(ranks.max())
 
 
@@ -106,7 +145,8 @@ def sparse_kendall_tau(scores: np.ndarray, truth: np.ndarray, threshold: float =
 
 def bootstrap_ci(scores: np.ndarray, truth: np.ndarray, statistic, n_boot: int = 200, level: float = 0.95,
                  seed: int = 0) -> tuple[float, float]:
-    """Percentile bootstrap interval of ``statistic(scores, truth)`` over architectures (seeded)."""
+    """Percentile bootstrap interval of ``statistic(scores, truth)`` over architectures (seeded);
+    failures are resampled with the rest, so the interval carries the failure rate's uncertainty."""
     scores, truth = _check(scores, truth)
     if len(scores) < 3 or n_boot < 1:
         return float("nan"), float("nan")

@@ -61,9 +61,48 @@ def test_bootstrap_interval_is_seeded_and_contains_the_estimate():
     assert a[0] < C.kendall_tau(s, t) < a[1]
 
 
-def test_non_finite_input_is_refused():
+def test_non_finite_truth_is_refused_and_a_non_finite_score_is_a_failure():
     with pytest.raises(ValueError, match="finite"):
-        C.kendall_tau(np.array([1.0, np.nan]), np.array([1.0, 2.0]))
+        C.kendall_tau(np.array([1.0, 2.0]), np.array([1.0, np.nan]))
+    assert C.kendall_tau(np.array([1.0, np.nan]), np.array([1.0, 2.0])) == pytest.approx(-1.0)
+    assert C.failed(np.array([1.0, np.nan, np.inf, -np.inf])).tolist() == [False, True, True, True]
+
+
+def test_failures_rank_last_tied_like_a_sentinel_in_the_correlations():
+    rng = np.random.default_rng(4)
+    truth = rng.standard_normal(40)
+    scores = truth + rng.standard_normal(40)
+    scores[[3, 7, 11, 30]] = [np.nan, np.inf, -np.inf, np.nan]
+    sentinel = np.where(np.isfinite(scores), scores, -1e9)  # what the published code does, here as the check
+    assert C.kendall_tau(scores, truth) == pytest.approx(stats.kendalltau(sentinel, truth).statistic)
+    assert C.spearman(scores, truth) == pytest.approx(stats.spearmanr(sentinel, truth).statistic)
+    ok = np.isfinite(scores)
+    assert C.pearson(scores, truth) == pytest.approx(stats.pearsonr(scores[ok], truth[ok]).statistic)
+    assert C.sparse_kendall_tau(scores, truth, 0.5) == pytest.approx(C.sparse_kendall_tau(sentinel, truth, 0.5))
+
+
+def test_a_top_k_cut_inside_the_failed_block_counts_against_the_estimator():
+    truth = TRUTH  # index i has true rank i + 1
+    scores = np.array([np.nan, np.nan, 10.0, 9.0, 8.0, 7.0, 6.0, 5.0, np.nan, 4.0])
+    # predicted order: 2, 3, 4, 5, 6, 7, 9, then the failures truly worst first: 8, 1, 0
+    assert C.predicted_order(scores, truth).tolist() == [2, 3, 4, 5, 6, 7, 9, 8, 1, 0]
+    # top 8 = the 7 ok archs + failure 8 (true rank 9): true top 8 = {0..7}; hits {2..7}
+    assert C.precision_at_top_k(scores, truth, 0.8) == pytest.approx(6 / 8)
+    assert C.best_and_worst_rank_at_k(scores, truth, 0.8) == (3, 10)  # 9 is ok, true rank 10
+    # bottom 2 = failures 1 and 0, the truly best: no hit in the true bottom 2 {8, 9}
+    assert C.precision_at_bottom_k(scores, truth, 0.2) == 0.0
+    # tau inside the top 8: the failure is tied below the seven scores
+    top = [2, 3, 4, 5, 6, 7, 9, 8]
+    expected = stats.kendalltau(np.append(scores[top[:-1]], -1e9), truth[top]).statistic
+    assert C.kendall_tau_top_k(scores, truth, 0.8) == pytest.approx(expected)
+
+
+def test_every_failure_is_the_worst_case():
+    truth = TRUTH
+    scores = np.full(len(truth), np.nan)
+    assert np.isnan(C.kendall_tau(scores, truth)) and np.isnan(C.pearson(scores, truth))
+    assert C.precision_at_top_k(scores, truth, 0.2) == 0.0 and C.precision_at_bottom_k(scores, truth, 0.2) == 0.0
+    assert C.best_and_worst_rank_at_k(scores, truth, 0.2) == (9, 10)
 
 
 values = st.lists(st.floats(-1e6, 1e6, allow_nan=False), min_size=10, max_size=60, unique=True)
@@ -102,3 +141,40 @@ def test_ties_in_scores_are_broken_by_position():
     # all three tied archs rank by position: predicted top-1 is index 0 (true rank 4)
     assert C.best_and_worst_rank_at_k(scores, truth, 0.25) == (4, 4)
     assert C.kendall_tau(scores, truth) == pytest.approx(stats.kendalltau(scores, truth).statistic)
+
+
+@settings(max_examples=40, deadline=None)
+@given(values, st.integers(0, 2**31), st.floats(0.0, 0.6))
+def test_with_failures_rank_criteria_ignore_row_order_and_monotone_transforms(truth, seed, fail_rate):
+    """With distinct scores and truth, the failed block makes no criterion depend on row order."""
+    rng = np.random.default_rng(seed)
+    truth = np.array(truth)
+    scores = rng.permutation(len(truth)).astype(float)
+    scores[rng.random(len(truth)) < fail_rate] = np.nan
+    transformed = np.exp(scores / len(scores)) * 7 - 3
+    perm = rng.permutation(len(truth))
+    for other_scores, other_truth in ((transformed, truth), (scores[perm], truth[perm])):
+        for r in (0.1, 0.3, 0.5, 0.9):
+            assert C.precision_at_top_k(scores, truth, r) == C.precision_at_top_k(other_scores, other_truth, r)
+            assert C.precision_at_bottom_k(scores, truth, r) == C.precision_at_bottom_k(other_scores, other_truth, r)
+            assert (C.best_and_worst_rank_at_k(scores, truth, r)
+                    == C.best_and_worst_rank_at_k(other_scores, other_truth, r))
+            a, b = C.kendall_tau_top_k(scores, truth, r), C.kendall_tau_top_k(other_scores, other_truth, r)
+            assert a == pytest.approx(b, nan_ok=True)
+        assert C.kendall_tau(scores, truth) == pytest.approx(C.kendall_tau(other_scores, other_truth), nan_ok=True)
+        assert C.spearman(scores, truth) == pytest.approx(C.spearman(other_scores, other_truth), nan_ok=True)
+
+
+@settings(max_examples=40, deadline=None)
+@given(values, st.integers(0, 2**31))
+def test_failing_can_only_lower_a_perfect_estimator(truth, seed):
+    """A perfect estimator that fails somewhere never scores above its failure-free self."""
+    rng = np.random.default_rng(seed)
+    truth = np.array(truth)
+    scores = truth.copy()
+    scores[rng.random(len(truth)) < 0.3] = np.nan
+    for r in (0.1, 0.2, 0.5):
+        if C.k_of(len(truth), r):
+            assert C.precision_at_top_k(scores, truth, r) <= C.precision_at_top_k(truth, truth, r) == 1.0
+            assert C.best_and_worst_rank_at_k(scores, truth, r)[1] >= C.best_and_worst_rank_at_k(truth, truth, r)[1]
+    assert C.kendall_tau(scores, truth) <= 1.0

@@ -12,17 +12,39 @@ from click.testing import CliRunner
 from scipy import stats
 
 from archscore.engine.cli import main
-from archscore.engine.evaluate import EvalOptions, evaluate
-from archscore.engine.truth import load_naslib, load_truth
+from archscore.engine.evaluate import EvalOptions, evaluate, evaluation_metadata, pick_metric
+from archscore.engine.report import render
+from archscore.engine.schema import RESULT_SCHEMA, VERSION, schema_with_config
+from archscore.engine.truth import load_naslib, load_truth, metric_columns
 from tests.conftest import data_path
 
+NB201_CSV = ("nb201", "cifar10_valid_test_3seed.csv")
 
-def test_nb201_csv_layouts_load_with_friendly_metric_names():
-    t = load_truth(data_path("nb201", "cifar10_valid_test_3seed.csv"))
-    assert t.num_rows == 15625 and {"valid_accuracy", "test_accuracy"} <= set(t.column_names)
-    assert max(t.column("valid_accuracy").to_pylist()) == pytest.approx(91.607, abs=1e-3)
+
+@pytest.fixture(scope="module")
+def nb201_truth():
+    return load_truth(data_path(*NB201_CSV))
+
+
+def test_nb201_csv_layouts_keep_the_files_metric_names_and_friendly_aliases(nb201_truth):
+    t = nb201_truth
+    assert t.num_rows == 15625
+    # only loss and accuracy columns are metrics, under the file's own names
+    assert metric_columns(t) == ["train-loss", "train-accuracy", "valid-loss", "valid-accuracy", "test-loss",
+                                 "test-accuracy"]
+    assert max(t.column("valid-accuracy").to_pylist()) == pytest.approx(91.607, abs=1e-3)
+    assert pick_metric(t, "valid_accuracy") == pick_metric(t, "valid-accuracy") == "valid-accuracy"
+    assert pick_metric(t, None) == "test-accuracy"
+    with pytest.raises(ValueError) as err:
+        pick_metric(t, "accuracy")
+    message = str(err.value)
+    assert "test-accuracy" in message and "valid-loss" in message
+    for not_a_metric in ("index", "sol", "num_classes", "index2", "time", "test_accuracy"):
+        assert not_a_metric not in message
     t2 = load_truth(data_path("nb201", "test_acc_200ep_3datasets.csv"))
-    assert max(t2.column("cifar100_test_accuracy").to_pylist()) == pytest.approx(73.513, abs=1e-3)
+    assert metric_columns(t2) == ["CIFAR10TestAccuracy200Epochs", "CIFAR100TestAccuracy200Epochs",
+                                  "ImageNetTestAccuracy200Epochs"]
+    assert max(t2.column(pick_metric(t2, "cifar100_test_accuracy")).to_pylist()) == pytest.approx(73.513, abs=1e-3)
     assert len(set(t2.column("hash").to_pylist())) == 6466
 
 
@@ -40,18 +62,30 @@ def test_generic_truth_file_and_errors(tmp_path):
         load_naslib(data_path("naslib-zc", "zc_nasbench301.json"))
 
 
+def test_generic_truth_files_metrics_are_float_columns_that_are_not_times(tmp_path):
+    path = tmp_path / "t.csv"
+    arch = "|none~0|+|none~0|none~1|+|none~0|none~1|none~2|"
+    path.write_text(f"id,arch,acc,train_seconds,epochs,loss\n0,{arch},91.5,12.5,200,0.3\n")
+    t = load_truth(path)
+    assert metric_columns(t) == ["acc", "loss"]  # not the id, the epoch count nor the time
+    assert load_truth(path, metrics=["epochs"]).column("epochs").to_pylist() == [200.0]  # asked for: kept
+
+
 def test_naslib_published_scores_match_scipy():
+    """By default each architecture's own accuracy, as NASLib computes it; the class mean on request."""
     path = data_path("naslib-zc", "zc_nasbench201.json")
     truth, results = load_naslib(path)
     ev = evaluate(results, truth, EvalOptions(n_boot=0))
+    by_class = evaluate(results, truth, EvalOptions(n_boot=0, truth_by_class=True))
     zc = json.loads(path.read_text())["cifar10"]
+    assert ev.n == by_class.n == len(zc)
     for ours, theirs in (("synflow", "synflow"), ("jacob_cov", "jacov"), ("snip", "snip")):
         s = np.array([v[theirs]["score"] for v in zc.values()])
         a = np.array([v["val_accuracy"] for v in zc.values()])
-        # NB201 isomorphs share a hash: truth is their class mean, so compare on distinct classes
-        assert ev.value(ours, "kendall_tau") == pytest.approx(
+        assert ev.value(ours, "kendall_tau") == pytest.approx(stats.kendalltau(s, a).statistic, abs=1e-12)
+        assert ev.value(ours, "spearman") == pytest.approx(stats.spearmanr(s, a).statistic, abs=1e-12)
+        assert by_class.value(ours, "kendall_tau") == pytest.approx(
             stats.kendalltau(s, _class_mean(zc, a)).statistic, abs=1e-12)
-        assert ev.value(ours, "spearman") == pytest.approx(stats.spearmanr(s, _class_mean(zc, a)).statistic, abs=1e-12)
 
 
 def _class_mean(zc, acc):
@@ -64,16 +98,15 @@ def _class_mean(zc, acc):
     return np.array([means[h] for h in hashes])
 
 
-def test_unmatched_and_excluded_rows_are_counted():
+def test_unmatched_rows_are_counted_and_repeated_rows_do_not_count_twice():
     truth, results = load_naslib(data_path("naslib-zc", "zc_nasbench201.json"))
-    extra = results.slice(0, 3).to_pylist()
-    extra[0].update(hash="0000000000000000", estimator="snip")
-    extra[1].update(status="error", score=None, estimator="snip")
-    extra[2].update(score=float("nan"), status="ok", estimator="snip")
+    extra = results.filter(pa.compute.equal(results["estimator"], "snip")).slice(0, 2).to_pylist()
+    extra[0].update(arch="|none~0|+|none~0|none~1|+|none~0|none~1|nor_conv_3x3~2|")  # not in the truth
     results = pa.concat_tables([results, pa.Table.from_pylist(extra, schema=results.schema)])
     ev = evaluate(results, truth, EvalOptions(n_boot=0))
-    assert ev.value("snip", "n_unmatched") == 1 and ev.value("snip", "n_excluded") == 2
-    assert ev.value("snip", "n_used") == ev.value("snip", "n_rows") - 3
+    assert ev.value("snip", "n_unmatched") == 1 and ev.value("snip", "n_rows") == ev.n + 2
+    assert ev.value("snip", "n_used") == ev.value("synflow", "n_used") == ev.n == 724
+    assert any("repeat" in note for note in ev.notes)
 
 
 def test_seed_variance_rows():
@@ -158,3 +191,143 @@ def test_evaluate_cli_names_a_missing_results_path(tmp_path):
     result = CliRunner().invoke(main, ["evaluate", "--results", str(tmp_path / "nope"), "--truth", str(truth),
                                        "--out", str(tmp_path / "o")])
     assert result.exit_code != 0 and "does not exist" in result.output
+
+
+# -- hand-built results tables -------------------------------------------------------------------
+
+def _results(rows, config=None):
+    """A results table from (arch, hash, estimator, seed, score, status) tuples."""
+    table = {f.name: [] for f in RESULT_SCHEMA}
+    for i, (arch, h, name, seed, score, status) in enumerate(rows):
+        values = dict(space="nb201", arch=arch, encoding=None, hash=h, estimator=name, seed=seed, score=score,
+                      status=status, error=None if status == "ok" else "boom", seconds=0.0, input_index=i,
+                      worker="test", version=VERSION)
+        for key, value in values.items():
+            table[key].append(value)
+    return pa.table(table, schema=schema_with_config(config) if config is not None else RESULT_SCHEMA)
+
+
+def _iso_sample(truth, classes=6, per_class=3):
+    """Architectures from `classes` isomorphism classes with at least `per_class` members each."""
+    archs, hashes = truth.column("arch").to_pylist(), truth.column("hash").to_pylist()
+    members = {}
+    for a, h in zip(archs, hashes):
+        members.setdefault(h, []).append(a)
+    chosen = [h for h in sorted(members) if len(members[h]) >= per_class][:classes]
+    return [(a, h) for h in chosen for a in members[h][:per_class]]
+
+
+def test_cli_metric_by_the_files_own_name_and_the_truth_by_class_option(nb201_truth, tmp_path):
+    truth = nb201_truth
+    own = dict(zip(truth.column("arch").to_pylist(), truth.column("test-accuracy").to_pylist()))
+    sample = _iso_sample(truth)
+    rng = np.random.default_rng(0)
+    scores = {a: own[a] + rng.normal(0, 3) for a, _ in sample}
+    results = tmp_path / "results.parquet"
+    pq.write_table(_results([(a, h, "params", 0, scores[a], "ok") for a, h in sample]), results)
+    csv = str(data_path(*NB201_CSV))
+
+    def run(out, *flags):
+        result = CliRunner().invoke(main, ["evaluate", "--results", str(results), "--truth", csv, "--bootstrap", "0",
+                                           "--out", str(tmp_path / out), *flags])
+        assert result.exit_code == 0, result.output
+        criteria = pq.read_table(tmp_path / out / "criteria.parquet")
+        tau = {r["criterion"]: r["value"] for r in criteria.to_pylist()}["kendall_tau"]
+        return tau, evaluation_metadata(criteria), (tmp_path / out / "report.html").read_text()
+
+    tau, meta, report = run("own", "--metric", "test-accuracy")
+    s = np.array([scores[a] for a, _ in sample])
+    assert tau == pytest.approx(stats.kendalltau(s, [own[a] for a, _ in sample]).statistic, abs=1e-12)
+    assert meta["metric"] == "test-accuracy" and meta["truth_by_class"] is False
+    assert run("alias", "--metric", "test_accuracy")[0] == tau
+    class_tau, class_meta, class_report = run("class", "--metric", "test-accuracy", "--truth-by-class")
+    class_mean = {h: np.mean([own[a] for a, h2 in sample if h2 == h]) for _, h in sample}
+    assert class_tau == pytest.approx(stats.kendalltau(s, [class_mean[h] for _, h in sample]).statistic, abs=1e-12)
+    assert class_tau != pytest.approx(tau)
+    assert class_meta["truth_by_class"] is True and "isomorphism class" in class_meta["protocol"]["truth"]
+    assert "--truth-by-class" in class_report and "--truth-by-class" not in report
+    result = CliRunner().invoke(main, ["evaluate", "--results", str(results), "--truth", csv, "--metric", "acc",
+                                       "--out", str(tmp_path / "bad")])
+    assert result.exit_code != 0 and "test-accuracy" in result.output and "index2" not in result.output
+
+
+def _failure_case(nb201_truth):
+    """Two estimators on 12 archs: `good` ok everywhere, `flaky` with an error (NULL score), a
+    nonfinite score, an invalid row and one architecture it never scored."""
+    archs = nb201_truth.column("arch").to_pylist()[:12]
+    hashes = nb201_truth.column("hash").to_pylist()[:12]
+    acc = np.array(nb201_truth.column("test-accuracy").to_pylist()[:12])
+    rng = np.random.default_rng(1)
+    good, flaky = acc + rng.normal(0, 2, 12), acc + rng.normal(0, 2, 12)
+    rows = [(a, h, "good", 0, float(v), "ok") for a, h, v in zip(archs, hashes, good)]
+    status = ["ok"] * 12
+    status[2], status[5], status[7] = "error", "nonfinite", "invalid"
+    for i, (a, h) in enumerate(zip(archs, hashes)):
+        if i == 9:
+            continue  # never scored
+        score = None if status[i] in ("error", "invalid") else float("inf") if status[i] == "nonfinite" else flaky[i]
+        rows.append((a, h, "flaky", 0, score, status[i]))
+    return rows, acc, good, flaky, [2, 5, 7, 9]
+
+
+def test_failed_rows_rank_last_tied_by_default(nb201_truth):
+    rows, acc, good, flaky, failed = _failure_case(nb201_truth)
+    ev = evaluate(_results(rows), nb201_truth, EvalOptions(n_boot=0))
+    assert ev.n == 12 and ev.value("flaky", "n_used") == ev.value("good", "n_used") == 12
+    assert ev.value("flaky", "n_failed") == 4 and ev.value("flaky", "n_missing") == 1
+    assert ev.failures[("flaky", 0)] == {"error": 1, "nonfinite": 1, "invalid": 1, "missing": 1}
+    tied_last = flaky.copy()
+    tied_last[failed] = flaky.min() - 1  # all failures tied below every real score
+    assert ev.value("flaky", "kendall_tau") == pytest.approx(stats.kendalltau(tied_last, acc).statistic)
+    assert ev.value("good", "kendall_tau") == pytest.approx(stats.kendalltau(good, acc).statistic)
+    meta = evaluation_metadata(ev.criteria)
+    assert meta["n"] == 12 and meta["drop_failed"] is False and meta["failures"]["flaky/seed 0"]["missing"] == 1
+    assert "ranked last" in meta["protocol"]["failures"]
+
+
+def test_drop_failed_uses_the_common_subset(nb201_truth, tmp_path):
+    rows, acc, good, flaky, failed = _failure_case(nb201_truth)
+    ev = evaluate(_results(rows), nb201_truth, EvalOptions(n_boot=0, drop_failed=True))
+    keep = [i for i in range(12) if i not in failed]
+    assert ev.n == 8 and ev.n_dropped == 4 and ev.value("good", "n_used") == 8
+    assert ev.value("flaky", "n_failed") == 4  # still reported
+    for name, scores in (("good", good), ("flaky", flaky)):
+        assert ev.value(name, "kendall_tau") == pytest.approx(stats.kendalltau(scores[keep], acc[keep]).statistic)
+    assert evaluation_metadata(ev.criteria)["drop_failed"] is True
+    results = tmp_path / "r.parquet"
+    pq.write_table(_results(rows), results)
+    result = CliRunner().invoke(main, ["evaluate", "--results", str(results), "--truth", str(data_path(*NB201_CSV)),
+                                       "--drop-failed", "--bootstrap", "0", "--out", str(tmp_path / "o")])
+    assert result.exit_code == 0, result.output
+    assert "N = 8" in result.output and "4 architectures dropped" in result.output
+    assert "--drop-failed" in (tmp_path / "o" / "report.html").read_text()
+
+
+def test_evaluate_out_inside_a_results_location_is_refused(tmp_path):
+    runs = tmp_path / "runs"
+    (runs / "parts").mkdir(parents=True)
+    (runs / "_run.json").write_text("{}")
+    truth = str(data_path(*NB201_CSV))
+    for out in (runs, runs / "eval", runs / "parts" / "deeper"):
+        result = CliRunner().invoke(main, ["evaluate", "--results", str(runs), "--truth", truth, "--out", str(out)])
+        assert result.exit_code != 0 and "inside the results location" in result.output, result.output
+    assert sorted(p.name for p in runs.rglob("*")) == ["_run.json", "parts"]  # nothing written
+
+
+def test_report_states_n_seeds_data_macro_and_marks_small_k(nb201_truth):
+    archs = nb201_truth.column("arch").to_pylist()[:50]
+    hashes = nb201_truth.column("hash").to_pylist()[:50]
+    rng = np.random.default_rng(2)
+    config = {"space": "nb201", "data": "fashion-mnist:/data/fmnist", "data_batch_size": 32, "macro": {"C": 8},
+              "seeds": [0, 1], "input": {"kind": "sample", "n": 50, "seed": 3}}
+    rows = [(a, h, "synflow", seed, float(rng.normal()), "ok") for seed in (0, 1) for a, h in zip(archs, hashes)]
+    ev = evaluate(_results(rows, config), nb201_truth, EvalOptions(n_boot=0))
+    page = render(ev)
+    text = re.sub(r"<[^>]+>", " ", page)
+    assert "N = 50" in text and "seeds" in text.lower() and "0, 1" in text
+    assert "fashion-mnist:/data/fmnist" in text and "C=8" in text and "num_classes=10" in text
+    assert "50 architectures sampled with seed 3" in text
+    # P@top 5% has K = int(50 * 0.05) = 2: shown with its K and marked as not meaningful
+    assert "K = 2 &lt; 5: not meaningful" in page and "K=2" in text and "K=0" in text
+    published = render(evaluate(_results(rows[:50]), nb201_truth, EvalOptions(n_boot=0)))
+    assert "not recorded" in published
