@@ -222,8 +222,9 @@ def train(space: str, all_: bool, sample: int | None, seed: int, input_path: str
 @click.option("--results", "results_path", required=True,
               help="A sweep's output (directory or object-store URI), a results Parquet file, or a NASLib "
                    "zc_*.json (published scores).")
-@click.option("--truth", "truth_path", required=True, type=click.Path(exists=True, dir_okay=False),
-              help="Ground truth: CSV/Parquet with an architecture column, a NB201 CSV, or a NASLib zc json.")
+@click.option("--truth", "truth_path", required=True,
+              help="Ground truth: CSV/Parquet with an architecture column, a NB201 CSV, a NASLib zc json, or "
+                   "the output of `archscore train` (any sweep's output: its estimators become metrics).")
 @click.option("--metric", help="Truth column to rank by, as the truth file names it (test-accuracy) or by its "
                                "alias (test_accuracy); default: test accuracy, val_accuracy, ...")
 @click.option("--space", default="nb201", show_default=True, help="Space of the truth file's architectures.")
@@ -268,7 +269,10 @@ def evaluate(results_path: str, truth_path: str, metric: str | None, space: str,
         else:
             raise ValueError(f"--results {results_path!r} does not exist")
         tpath = Path(truth_path)
-        truth = load_naslib(tpath, dataset)[0] if tpath.suffix == ".json" else load_truth(tpath, space, arch_column)
+        if "://" not in truth_path and not tpath.exists():
+            raise ValueError(f"--truth {truth_path!r} does not exist")
+        truth = (load_naslib(tpath, dataset)[0] if tpath.suffix == ".json"
+                 else load_truth(truth_path if "://" in truth_path else tpath, space, arch_column))
         ev = run_evaluation(results, truth, EvalOptions(metric=metric, sparse_threshold=sparse_threshold,
                                                          n_boot=bootstrap, truth_by_class=truth_by_class,
                                                          drop_failed=drop_failed))

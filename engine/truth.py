@@ -102,6 +102,10 @@ def load_truth(path: str | Path, space: str = "nb201", arch_column: str | None =
     Raises:
         ValueError: missing columns or an architecture that does not parse (row number named).
     """
+    if "://" in str(path) or Path(path).is_dir():
+        from .sink import read_results
+
+        return truth_from_results(read_results(path), metrics)
     path = Path(path)
     if path.suffix.lower() == ".json":
         return load_naslib(path)[0]
@@ -137,6 +141,40 @@ def load_truth(path: str | Path, space: str = "nb201", arch_column: str | None =
         if missing:
             raise ValueError(f"{path} has no metric column(s) {missing}; its metric columns: {default}")
     return truth_table(sp, archs, {c: table.column(c).to_numpy() for c in chosen}, aliases)
+
+
+def truth_from_results(results: pa.Table, metrics: list[str] | None = None) -> pa.Table:
+    """Truth from a sweep's rows, e.g. ``archscore train``'s: one metric column per estimator,
+    each architecture's mean over seeds. Only architectures whose rows are all ok (and finite)
+    for every chosen metric are kept: a failed training is no truth.
+
+    Raises:
+        ValueError: no ok rows, or a requested metric that the results do not hold.
+    """
+    names = sorted(set(results.column("estimator").to_pylist()))
+    chosen = names if metrics is None else list(metrics)
+    missing = [m for m in chosen if m not in names]
+    if missing:
+        raise ValueError(f"the results hold no estimator(s) {missing} to use as truth; they hold {names}")
+    spaces = set(results.column("space").to_pylist())
+    if len(spaces) != 1:
+        raise ValueError(f"truth results must come from one space, found {sorted(spaces)}")
+    space = get_space(spaces.pop())
+    values: dict[str, dict[str, list[float]]] = {}
+    bad: set[str] = set()
+    for arch, est, status, score in zip(*(results.column(c).to_pylist()
+                                          for c in ("arch", "estimator", "status", "score"))):
+        if est not in chosen:
+            continue
+        if status != STATUS_OK or score is None or not np.isfinite(score):
+            bad.add(arch)
+        else:
+            values.setdefault(arch, {}).setdefault(est, []).append(score)
+    keep = [a for a, v in values.items() if a not in bad and all(m in v for m in chosen)]
+    if not keep:
+        raise ValueError("the results hold no architecture with ok rows for every truth metric")
+    return truth_table(space, [space.parse(a) for a in keep],
+                       {m: [float(np.mean(values[a][m])) for a in keep] for m in chosen})
 
 
 def naslib_nb201_arch(key: str) -> NB201Arch:
