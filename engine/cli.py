@@ -218,6 +218,74 @@ def train(space: str, all_: bool, sample: int | None, seed: int, input_path: str
     _run_and_report(config)
 
 
+@main.group()
+def supernet() -> None:
+    """Weight-sharing supernets: train one under heuristics, list the heuristics."""
+
+
+@supernet.command("heuristics")
+def supernet_heuristics() -> None:
+    """List the supernet-training heuristics: key, default, what it does, source."""
+    from archscore.estimators.one_shot import HEURISTICS_DOC, Heuristics
+
+    defaults = Heuristics().as_dict()
+    for key, (what, source) in HEURISTICS_DOC.items():
+        click.echo(f"{key} = {defaults[key]!r}\n    {what}\n    source: {source}")
+
+
+@supernet.command("train")
+@click.option("--space", required=True, help="Search space with a supernet (see `archscore spaces`).")
+@click.option("--data", required=True, help="Training data: fashion-mnist:DIR, cifar10:DIR, cifar100:DIR.")
+@click.option("--epochs", type=int, help="Training epochs (the heuristic `epochs`).")
+@click.option("--macro", help="Macro config overrides, e.g. C=8,N=1  [default: the space's]")
+@click.option("--set", "settings", multiple=True, metavar="KEY=VALUE",
+              help="A heuristic, e.g. sampling=fairnas (see `archscore supernet heuristics`); repeatable.")
+@click.option("--heuristics", "heuristics_file", type=click.Path(dir_okay=False, exists=True),
+              help="A YAML file mapping heuristic keys to values (--set entries override it).")
+@click.option("--truth", help="Truth to rank held-out architectures against each epoch (a file or a train output).")
+@click.option("--metric", help="Truth metric  [default: test accuracy, or the first]")
+@click.option("--truth-archs", type=int, default=100, help="Truth architectures ranked each epoch.")
+@click.option("--out", required=True, help="Run directory (checkpoints, metrics.parquet).")
+@click.option("--address", help="Ray cluster to join  [default: start an embedded local Ray]")
+@click.option("--gpus", type=float, help="GPUs of the training actor  [default: 1 if the cluster has GPUs, else 0]")
+@click.option("--cpus", type=float, default=1.0, help="CPUs (and torch threads) of the training actor.")
+@click.option("--takeover", is_flag=True, help="Take over --out even if another writer's lease looks alive.")
+def supernet_train(space: str, data: str, epochs: int | None, macro: str | None, settings: tuple[str, ...],
+                   heuristics_file: str | None, truth: str | None, metric: str | None, truth_archs: int, out: str,
+                   address: str | None, gpus: float | None, cpus: float, takeover: bool) -> None:
+    """Train one supernet on a Ray actor; checkpoints every epoch, resumes when rerun."""
+    from archscore.engine.errors import RunError, SweepInterrupted
+    from archscore.engine.supernet import SupernetConfig, train_supernet
+    from archscore.estimators.one_shot import Heuristics
+
+    try:
+        values: dict[str, Any] = {}
+        if heuristics_file:
+            import yaml
+
+            loaded = yaml.safe_load(open(heuristics_file)) or {}
+            if not isinstance(loaded, dict):
+                raise ValueError(f"{heuristics_file} must map heuristic keys to values")
+            values.update(loaded)
+        values.update(_parse_pairs(",".join(settings) or None, "--set"))
+        if epochs is not None:
+            values["epochs"] = epochs
+        config = SupernetConfig(space=space, data=data, out=out, heuristics=Heuristics.from_mapping(values),
+                                macro=_parse_pairs(macro, "--macro"), truth=truth, metric=metric,
+                                truth_archs=truth_archs, address=address, gpus=gpus, cpus=cpus, takeover=takeover)
+        table = train_supernet(config)
+    except SweepInterrupted:
+        click.echo(f"archscore: interrupted; the last whole checkpoint in {out} is kept; rerun to continue", err=True)
+        sys.exit(130)
+    except RunError as exc:
+        raise click.ClickException(f"{exc}\nthe last whole checkpoint in {out} is kept; rerun to continue") from None
+    except (KeyError, ValueError) as exc:
+        raise click.ClickException(str(exc.args[0] if isinstance(exc, KeyError) else exc)) from None
+    last = table.to_pylist()[-1] if table.num_rows else {}
+    click.echo(f"supernet at epoch {last.get('epoch', 0)} in {out}: " +
+               ", ".join(f"{k} {v:.4g}" for k, v in last.items() if isinstance(v, float)))
+
+
 @main.command()
 @click.option("--results", "results_path", required=True,
               help="A sweep's output (directory or object-store URI), a results Parquet file, or a NASLib "

@@ -107,6 +107,26 @@ class Space(ABC):
     def build(self, arch: Hashable, macro: MacroConfig) -> Any:
         """The ``torch.nn.Module`` for ``arch``. Imports torch; call it late."""
 
+    def supernet(self, macro: MacroConfig, **options: Any) -> Any:
+        """The weight-sharing supernet (``module(x, arch) -> logits``); imports torch.
+
+        Raises:
+            NotImplementedError: the space has no supernet yet.
+        """
+        raise NotImplementedError(f"space {self.name!r} has no weight-sharing supernet")
+
+    def choice_shape(self) -> tuple[int, ...] | None:
+        """Options per decision of a cell space (edges x ops), for path samplers; None if not one."""
+        return None
+
+    def from_choices(self, choices: Sequence[int]) -> Hashable:
+        """The architecture of one option per decision (see :meth:`choice_shape`)."""
+        raise NotImplementedError(f"space {self.name!r} is not a space of independent choices")
+
+    def subnet_key(self, arch: Hashable) -> Any:
+        """What a supernet's forward takes for ``arch`` (its op indices, for a cell space)."""
+        return arch
+
     # -- batched forms (override for speed) ------------------------------------------------------
     def decode_many(self, items: Sequence[Any]) -> tuple[list[Hashable | None], list[str | None]]:
         """Decode encodings (or parse strings) one by one; failures become error messages."""

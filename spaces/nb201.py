@@ -221,6 +221,26 @@ class NB201Space(Space):
 
         return NB201Network(arch.ops, macro)
 
+    def supernet(self, macro: NB201Macro, **options: Any) -> Any:
+        """:class:`~archscore.spaces.nb201_supernet.NB201Supernet`; options: ``bn_affine``,
+        ``bn_track_running_stats``, ``wsbn``, ``topology``, ``path_dropout``, ``dynamic_channels``
+        (refused: NB201's channel counts do not vary)."""
+        if options.pop("dynamic_channels", False):
+            raise ValueError("dynamic_channels shares weights across channel counts, which NB201 does not vary; "
+                             "it applies to spaces such as NB101")
+        from .nb201_supernet import NB201Supernet
+
+        return NB201Supernet(macro, **options)
+
+    def choice_shape(self) -> tuple[int, ...]:
+        return (len(OPS),) * NUM_EDGES
+
+    def from_choices(self, choices: Sequence[int]) -> NB201Arch:
+        return NB201Arch(tuple(int(c) for c in choices))
+
+    def subnet_key(self, arch: NB201Arch) -> tuple[int, ...]:
+        return arch.ops
+
     # -- batched forms: table lookups over the whole (small) space ------------------------------
     def decode_many(self, items: Sequence[Any]) -> tuple[list[NB201Arch | None], list[str | None]]:
         if isinstance(items, np.ndarray) and items.dtype.kind in "iu":

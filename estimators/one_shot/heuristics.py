@@ -1,0 +1,162 @@
+"""Supernet-training heuristics as one validated, serialisable value object.
+
+Every switch of Yu et al. ("How to Train Your Super-Net", 2021) and Ning et al. ("Evaluating
+Efficient Performance Estimators of Neural Architectures", NeurIPS 2021) that applies to a cell
+space, under the key names the CLI (``--set key=value``), YAML files, Tune search files and result
+columns share. :data:`HEURISTICS_DOC` says, per key, what it does, its default and its source;
+``archscore supernet heuristics`` prints it. Defaults follow Yu et al.'s NB201 baseline
+(kcyu2014/nas-landmarkreg ``a00c361``, the public code of their ``nasws`` base) unless noted.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, fields
+from typing import Any
+
+from ..training import LR_SCHEDULES
+
+SAMPLINGS = ("uniform", "fairnas", "deiso")
+TOPOLOGIES = ("edges", "nodes")
+
+
+@dataclass(frozen=True)
+class Heuristics:
+    sampling: str = "uniform"
+    archs_per_step: int = 1
+    bn_track_running_stats: bool = False
+    bn_affine: bool = True
+    wsbn: bool = False
+    bn_recalibrate_batches: int = 0
+    lr: float = 0.025
+    lr_schedule: str = "cosine"
+    warmup_epochs: float = 0.0
+    weight_decay: float = 5e-4
+    momentum: float = 0.9
+    batch_size: int = 256
+    epochs: int = 10
+    grad_clip: float = 5.0
+    path_dropout: float = 0.0
+    topology: str = "edges"
+    dynamic_channels: bool = False
+    cells_per_stage: int | None = None
+    init_channels: int | None = None
+    data_portion: float = 1.0
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        checks = [
+            ("sampling", self.sampling in SAMPLINGS, f"one of {', '.join(SAMPLINGS)}"),
+            ("archs_per_step", self.archs_per_step >= 1, ">= 1"),
+            ("bn_recalibrate_batches", self.bn_recalibrate_batches >= 0, ">= 0"),
+            ("lr", self.lr > 0, "> 0"),
+            ("lr_schedule", self.lr_schedule in LR_SCHEDULES, f"one of {', '.join(LR_SCHEDULES)}"),
+            ("warmup_epochs", 0 <= self.warmup_epochs < self.epochs, "in [0, epochs)"),
+            ("weight_decay", self.weight_decay >= 0, ">= 0"),
+            ("momentum", 0 <= self.momentum < 1, "in [0, 1)"),
+            ("batch_size", self.batch_size >= 1, ">= 1"),
+            ("epochs", self.epochs >= 1, ">= 1"),
+            ("grad_clip", self.grad_clip >= 0, ">= 0 (0: off)"),
+            ("path_dropout", 0 <= self.path_dropout < 1, "in [0, 1)"),
+            ("topology", self.topology in TOPOLOGIES, f"one of {', '.join(TOPOLOGIES)}"),
+            ("cells_per_stage", self.cells_per_stage is None or self.cells_per_stage >= 1, ">= 1 or unset"),
+            ("init_channels", self.init_channels is None or self.init_channels >= 1, ">= 1 or unset"),
+            ("data_portion", 0 < self.data_portion <= 1, "in (0, 1]"),
+        ]
+        for key, ok, rule in checks:
+            if not ok:
+                raise ValueError(f"heuristic {key}={getattr(self, key)!r} must be {rule}")
+
+    @classmethod
+    def from_mapping(cls, values: dict[str, Any], base: "Heuristics | None" = None) -> "Heuristics":
+        """``base`` (default: the defaults) with ``values`` applied; text values are converted.
+
+        Raises:
+            ValueError: an unknown key or a value of the wrong type, naming the key.
+        """
+        base = base or cls()
+        known = {f.name: f for f in fields(cls)}
+        typed: dict[str, Any] = {}
+        for key, value in values.items():
+            if key not in known:
+                raise ValueError(f"unknown heuristic {key!r}; known: {', '.join(known)}")
+            typed[key] = _convert(key, known[key].type, value)
+        return dataclasses.replace(base, **typed)
+
+    def as_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def macro_overrides(self) -> dict[str, int]:
+        """The low-fidelity switches as macro settings of a cell space (C and N)."""
+        out = {}
+        if self.init_channels is not None:
+            out["C"] = self.init_channels
+        if self.cells_per_stage is not None:
+            out["N"] = self.cells_per_stage
+        return out
+
+
+def _convert(key: str, annotation: Any, value: Any) -> Any:
+    kind = str(annotation)
+    try:
+        if value is None or (isinstance(value, str) and value.lower() in ("none", "null", "")):
+            if "None" in kind:
+                return None
+            raise ValueError(value)
+        if kind.startswith("bool"):
+            if isinstance(value, bool):
+                return value
+            if str(value).lower() in ("true", "1", "yes", "on"):
+                return True
+            if str(value).lower() in ("false", "0", "no", "off"):
+                return False
+            raise ValueError(value)
+        if kind.startswith("int"):
+            if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
+                raise ValueError(value)
+            return int(value)
+        if kind.startswith("float"):
+            if isinstance(value, bool):
+                raise ValueError(value)
+            return float(value)
+        return str(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"heuristic {key}={value!r} is not a {kind.split(' ')[0]}") from None
+
+
+#: key -> (what it does, source); the default is the dataclass's
+HEURISTICS_DOC: dict[str, tuple[str, str]] = {
+    "sampling": ("which subnets a step trains: uniform single path (each edge's op uniform; SPOS), fairnas (strict "
+                 "fairness: per edge a random permutation of the ops, so one step trains as many subnets as there "
+                 "are ops and every op of every edge exactly once), deiso (uniform over canonical classes, one "
+                 "representative each)", "Guo et al. SPOS; Chu et al. FairNAS; Ning et al. (aw_nas deiso)"),
+    "archs_per_step": ("subnets per optimizer step, their gradients summed on one batch (fairnas: a multiple of "
+                       "the op count, rounded up)", "Yu et al. (FairNAS sums); Ning et al. (mepa_samples)"),
+    "bn_track_running_stats": ("BN keeps running statistics; off: batch statistics in training and scoring",
+                               "Yu et al. (off in their NB201 baseline)"),
+    "bn_affine": ("BN has learnable scale and shift", "Yu et al. (on)"),
+    "wsbn": ("a BN per incoming op: each parameter-free candidate op (skip, pooling) gets its own BN after it "
+             "(convolutions own theirs already). Yu et al.'s WSBN keys a BN per incoming-edge set on NB101 and "
+             "is not applied on NB201; this is its per-op analogue", "Yu et al. (NAO-style WSBN)"),
+    "bn_recalibrate_batches": ("before scoring a subnet, reset BN statistics and recompute them as a cumulative "
+                               "average over this many training batches (0: batch statistics)", "Yu et al., Ning et al."),
+    "lr": ("initial learning rate of SGD", "Yu et al. NB201 scripts (0.025)"),
+    "lr_schedule": ("cosine (to 0), step (x0.1 every 30 epochs) or constant", "Yu et al. (cosine)"),
+    "warmup_epochs": ("linear learning-rate warm-up", "common practice (0)"),
+    "weight_decay": ("L2 weight decay", "Yu et al. (5e-4)"),
+    "momentum": ("SGD momentum (no Nesterov)", "Yu et al. (0.9)"),
+    "batch_size": ("images per step", "Yu et al. (256)"),
+    "epochs": ("training epochs", "Yu et al. use 400 at full size; the CLI sets it"),
+    "grad_clip": ("gradient-norm clipping (0: off)", "Yu et al., Ning et al. (5)"),
+    "path_dropout": ("drop a cell's whole output per sample while training, rate scaled by depth "
+                     "((i+1)/L x rate for cell i of L), kept outputs rescaled; never while scoring",
+                     "Yu et al. (NAO-style, off by default)"),
+    "topology": ("edges: every edge owns its ops (NB201 as published); nodes: edges from the cell input own "
+                 "their ops while the edges from intermediate nodes into a node share one op set",
+                 "Yu et al. (op_on_edge / op_on_node)"),
+    "dynamic_channels": ("share convolution weights across channel counts by slicing; only spaces whose "
+                         "channel counts vary (NB101) have it: refused on NB201", "Yu et al."),
+    "cells_per_stage": ("low fidelity: cells per stage (N) of the supernet; unset: the macro's", "Yu et al."),
+    "init_channels": ("low fidelity: initial channels (C) of the supernet; unset: the macro's", "Yu et al."),
+    "data_portion": ("low fidelity: fraction of the training split used", "Yu et al. (0.5 of CIFAR-10 train)"),
+    "seed": ("initialisation, sampling and data order", "-"),
+}
