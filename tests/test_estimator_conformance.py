@@ -1,8 +1,11 @@
 """The checklist every registered estimator must pass (generated from the registry), on tiny
 networks (C=4, one cell per stage) and a small synthetic batch."""
+import functools
 import json
 import subprocess
 import sys
+import tempfile
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -16,8 +19,32 @@ TINY = {"C": 4, "N": 1}
 GOOD = np.array([15624 - 1, 9876, 4321])  # cells with convolutions on live paths
 
 
+@functools.lru_cache(maxsize=1)
+def tiny_supernet() -> str:
+    """A C=4, N=1 NB201 supernet trained one epoch on synthetic data (for the stateful estimators)."""
+    from archscore.engine.data import DataSpec, load_images
+    from archscore.estimators.one_shot import Heuristics, SupernetTrainer
+    from archscore.spaces import get_space
+
+    space = get_space("nb201")
+    trainer = SupernetTrainer(space, space.macro(**TINY), Heuristics(epochs=1, batch_size=64),
+                              load_images(DataSpec.parse("synthetic"), 10, (3, 32, 32)), "synthetic", (3, 32, 32))
+    trainer.train_epoch()
+    path = Path(tempfile.mkdtemp(prefix="archscore-supernet-")) / "checkpoint.pt"
+    torch.save(trainer.state(), path)
+    return str(path)
+
+
+def options_for(names):
+    """What each registered estimator needs to be built (a checkpoint for the stateful ones)."""
+    needs_checkpoint = {"oneshot", "oneshot_loss"}
+    return {n: {"checkpoint": tiny_supernet(), "eval_batches": 1, "eval_batch_size": 16}
+            for n in names if n in needs_checkpoint}
+
+
 def score(names, items=GOOD, seed=0, batch_size=8, macro=TINY, data="synthetic"):
-    scorer = Scorer(ScoringPlan("nb201", tuple(names), dict(macro), data=data, batch_size=batch_size))
+    scorer = Scorer(ScoringPlan("nb201", tuple(names), dict(macro), options_for(names), data=data,
+                                batch_size=batch_size))
     return scorer, scorer.score(WorkBatch(0, seed, items, 0)).to_pylist()
 
 

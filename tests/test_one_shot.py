@@ -1,0 +1,236 @@
+"""One-shot estimation: the NB201 supernet, each heuristic switch, exact resume, and OSE scoring
+through the sweep into evaluate (tiny: C=4, N=1, a few hundred images, 1-2 epochs)."""
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner
+
+from archscore.engine import Sample, SweepConfig, read_results, run_sweep
+from archscore.engine.cli import main
+from archscore.engine.data import DataSpec, load_images
+from archscore.estimators.one_shot import HEURISTICS_DOC, Heuristics, SupernetTrainer
+from archscore.estimators.one_shot.sampling import PathSampler, representatives
+from archscore.spaces import get_space
+from archscore.spaces.nb201_supernet import op_sets
+from tests.conftest import data_path
+
+SPACE = get_space("nb201")
+TINY = SPACE.macro(C=4, N=1)
+SHAPE = (3, 32, 32)
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def synthetic():
+    return load_images(DataSpec.parse("synthetic"), 10, SHAPE)
+
+
+def trainer(data, **heuristics):
+    h = Heuristics.from_mapping({"epochs": 2, "batch_size": 64, **heuristics})
+    return SupernetTrainer(SPACE, TINY, h, data, "synthetic", SHAPE)
+
+
+# -- the supernet --------------------------------------------------------------------------------
+
+def test_a_subnet_touches_only_its_own_ops():
+    net = SPACE.supernet(TINY)
+    arch = SPACE.parse("|nor_conv_3x3~0|+|skip_connect~0|nor_conv_1x1~1|+|avg_pool_3x3~0|none~1|skip_connect~2|")
+    net(torch.randn(4, *SHAPE), arch.ops).sum().backward()
+    used, unused = [], []
+    for name, p in net.named_parameters():
+        if ".candidates." in name:
+            edge_set, op = int(name.split(".candidates.")[1].split(".")[0]), int(name.split(".ops.")[1].split(".")[0])
+            (used if arch.ops[edge_set] == op else unused).append(p.grad)
+    assert used and all(g is not None for g in used)
+    assert unused and all(g is None for g in unused)
+
+
+def test_ops_on_nodes_share_one_set_per_target_node():
+    assert op_sets("edges") == (0, 1, 2, 3, 4, 5)
+    sets = op_sets("nodes")  # edges (0,1),(0,2),(1,2),(0,3),(1,3),(2,3)
+    assert len(set(sets)) == 5 and sets[4] == sets[5] and len({sets[0], sets[1], sets[3]}) == 3
+    edges = sum(p.numel() for p in SPACE.supernet(TINY).parameters())
+    nodes = sum(p.numel() for p in SPACE.supernet(TINY, topology="nodes").parameters())
+    assert nodes < edges
+
+
+def test_dynamic_channels_are_refused_on_nb201():
+    with pytest.raises(ValueError, match="NB101"):
+        SPACE.supernet(TINY, dynamic_channels=True)
+
+
+# -- heuristics ----------------------------------------------------------------------------------
+
+def test_heuristics_are_validated_and_documented():
+    assert set(HEURISTICS_DOC) == set(Heuristics().as_dict())
+    h = Heuristics.from_mapping({"sampling": "fairnas", "bn_affine": "false", "cells_per_stage": "1"})
+    assert h.sampling == "fairnas" and h.bn_affine is False and h.macro_overrides() == {"N": 1}
+    for values, message in (({"samplng": "x"}, "unknown heuristic 'samplng'"),
+                            ({"sampling": "greedy"}, "sampling='greedy' must be one of"),
+                            ({"lr": "fast"}, "lr='fast' is not a float"),
+                            ({"path_dropout": 1.5}, "path_dropout=1.5 must be in")):
+        with pytest.raises(ValueError, match=message):
+            Heuristics.from_mapping(values)
+    listing = CliRunner().invoke(main, ["supernet", "heuristics"]).output
+    assert all(f"{key} = " in listing for key in HEURISTICS_DOC)
+
+
+def test_fairnas_trains_every_op_of_every_edge_once_per_step():
+    sampler = PathSampler(SPACE, "fairnas", 1, np.random.default_rng(0))
+    for _ in range(5):
+        archs = sampler.step()
+        assert len(archs) == 5
+        for edge in range(6):
+            assert sorted(a.ops[edge] for a in archs) == [0, 1, 2, 3, 4]
+
+
+def test_deiso_draws_canonical_classes_uniformly():
+    pool = representatives(SPACE)
+    assert len(pool) == 6466 and len({SPACE.canonical_hash(a) for a in pool}) == 6466
+    sampler = PathSampler(SPACE, "deiso", 20_000, np.random.default_rng(0))
+    hashes = Counter(SPACE.canonical_hash(a) for a in sampler.step())
+    # uniform over classes: the all-none class (hundreds of cells) is drawn like any other class
+    uniform = Counter(SPACE.canonical_hash(a) for a in PathSampler(SPACE, "uniform", 20_000,
+                                                                   np.random.default_rng(0)).step())
+    dead = SPACE.canonical_hash(SPACE.decode(0))
+    size = sum(SPACE.canonical_hash(a) == dead for a in SPACE.enumerate())  # cells equal to all-none
+    assert size > 100
+    assert hashes[dead] < 15 and uniform[dead] > 0.5 * 20_000 * size / 15_625
+
+
+def test_tracked_and_untracked_batch_norm(synthetic):
+    x = torch.randn(8, *SHAPE)
+    ops = SPACE.parse("|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|nor_conv_3x3~0|nor_conv_3x3~1|nor_conv_3x3~2|").ops
+    for track in (False, True):
+        net = SPACE.supernet(TINY, bn_track_running_stats=track).eval()
+        bns = [m for m in net.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+        assert all(m.track_running_stats is track for m in bns)
+        with torch.no_grad():
+            alone, together = net(x[:1], ops), net(x, ops)[:1]
+        # untracked BN normalises with the batch's own statistics, also when scoring
+        assert torch.allclose(alone, together, atol=1e-5) is track
+    assert all(not m.affine for m in SPACE.supernet(TINY, bn_affine=False).modules()
+               if isinstance(m, torch.nn.BatchNorm2d))
+
+
+def test_recalibration_changes_batch_norm_statistics_only(synthetic):
+    t = trainer(synthetic, bn_recalibrate_batches=2, data_portion=0.5)
+    t.train_epoch()
+    params = {k: v.clone() for k, v in t.model.named_parameters()}
+    stats = {k: v.clone() for k, v in t.model.named_buffers() if "running" in k}
+    t.scorer(eval_batches=1, batch_size=32).score([SPACE.decode(9876)])
+    assert all(torch.equal(params[k], v) for k, v in t.model.named_parameters())
+    changed = [k for k, v in t.model.named_buffers() if "running" in k and not torch.equal(stats[k], v)]
+    assert changed
+
+
+def test_path_dropout_acts_in_training_only():
+    net = SPACE.supernet(TINY, path_dropout=0.5)
+    x, ops = torch.randn(8, *SHAPE), SPACE.decode(9876).ops
+    net.eval()
+    with torch.no_grad():
+        assert torch.equal(net(x, ops), net(x, ops))
+    net.train()
+    torch.manual_seed(0)
+    with torch.no_grad():
+        a = net(x, ops)
+        b = net(x, ops)
+    assert not torch.equal(a, b)
+
+
+# -- training and checkpoints --------------------------------------------------------------------
+
+def test_training_resumes_from_a_checkpoint_exactly(synthetic):
+    straight = trainer(synthetic, data_portion=0.5)
+    straight.train_epoch()
+    straight.train_epoch()
+    first = trainer(synthetic, data_portion=0.5)
+    first.train_epoch()
+    state = first.state()
+    resumed = trainer(synthetic, data_portion=0.5)
+    resumed.load_state(state)
+    resumed.train_epoch()
+    for (k, a), b in zip(straight.model.state_dict().items(), resumed.model.state_dict().values()):
+        assert torch.equal(a, b), k
+    other = trainer(synthetic, data_portion=0.5, sampling="fairnas")
+    with pytest.raises(ValueError, match="heuristics"):
+        other.load_state(state)
+
+
+def test_every_sampling_trains(synthetic):
+    for sampling in ("uniform", "fairnas", "deiso"):
+        metrics = trainer(synthetic, sampling=sampling, data_portion=0.25, wsbn=True).train_epoch()
+        assert np.isfinite(metrics["train_loss"]) and metrics["epoch"] == 1
+
+
+@pytest.mark.slow
+def test_a_killed_supernet_run_resumes_from_its_checkpoint(tmp_path):
+    out = tmp_path / "sn"
+    args = [sys.executable, "-m", "archscore.engine.cli", "supernet", "train", "--space", "nb201", "--data",
+            f"fashion-mnist:{data_path('fashion-mnist')}", "--epochs", "3", "--macro", "C=4,N=1",
+            "--set", "data_portion=0.03,batch_size=64", "--out", str(out)]
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 180
+    while not (out / "checkpoints" / "epoch-0001.pt").exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    done = subprocess.run(args, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "resuming" in done.stderr and "supernet at epoch 3" in done.stdout
+    epochs = read_metrics(out)
+    assert epochs == [1, 2, 3]
+
+
+def read_metrics(out):
+    import pyarrow.parquet as pq
+
+    return pq.read_table(out / "metrics.parquet").column("epoch").to_pylist()
+
+
+# -- scoring through the sweep, and evaluate against stand-alone truth ---------------------------
+
+def test_oneshot_scores_through_the_sweep_and_evaluates_against_trained_truth(ray_session, tmp_path):
+    fmnist = f"fashion-mnist:{data_path('fashion-mnist')}"
+    result = CliRunner().invoke(main, [
+        "supernet", "train", "--space", "nb201", "--data", fmnist, "--epochs", "1", "--macro", "C=4,N=1",
+        "--set", "data_portion=0.03,batch_size=64", "--out", str(tmp_path / "sn")])
+    assert result.exit_code == 0, result.output
+    result = CliRunner().invoke(main, [
+        "train", "--space", "nb201", "--sample", "8", "--seed", "4", "--data", fmnist, "--macro", "C=4,N=1",
+        "--epochs", "1", "--data-portion", "0.02", "--out", str(tmp_path / "truth"), "--no-progress",
+        "--gpus-per-actor", "0"])
+    assert result.exit_code == 0, result.output
+    options = {"oneshot": {"checkpoint": str(tmp_path / "sn"), "eval_batches": "2", "eval_batch_size": "64"}}
+    options["oneshot_loss"] = dict(options["oneshot"])
+    for gpus, out in ((0, "ose_cpu"), (1, "ose_gpu")):  # CPU actors, and actors on (logical) GPUs
+        run_sweep(SweepConfig("nb201", ["oneshot", "oneshot_loss"], str(tmp_path / out), Sample(8, seed=4),
+                              estimator_config=options, data=fmnist, gpus_per_actor=gpus, progress=False))
+    cpu, gpu = (read_results(tmp_path / o).sort_by([("input_index", "ascending"), ("estimator", "ascending")])
+                for o in ("ose_cpu", "ose_gpu"))
+    assert set(cpu.column("status").to_pylist()) == {"ok"} and cpu.num_rows == 16
+    assert cpu.column("score").to_pylist() == gpu.column("score").to_pylist()
+    assert {w.split("[gpu ")[1][0] for w in gpu.column("worker").to_pylist()} <= {"0", "1"}
+    result = CliRunner().invoke(main, ["evaluate", "--results", str(tmp_path / "ose_cpu"), "--truth",
+                                       str(tmp_path / "truth"), "--metric", "valid_accuracy", "--bootstrap", "10",
+                                       "--out", str(tmp_path / "eval")])
+    assert result.exit_code == 0, result.output
+    assert "oneshot" in result.output and "Kendall tau None" not in result.output
+
+
+def test_oneshot_without_a_checkpoint_fails_before_anything(tmp_path):
+    with pytest.raises(ValueError, match="checkpoint"):
+        run_sweep(SweepConfig("nb201", ["oneshot"], str(tmp_path / "o"), Sample(4), progress=False))
+    with pytest.raises(ValueError, match="does not exist"):
+        run_sweep(SweepConfig("nb201", ["oneshot"], str(tmp_path / "o"), Sample(4), progress=False,
+                              estimator_config={"oneshot": {"checkpoint": str(tmp_path / "nothing")}}))
+    assert not (tmp_path / "o").exists()
