@@ -110,7 +110,8 @@ def load_cifar(directory: Path, kind: str, split: str = "train") -> tuple[np.nda
         return images, labels
     present = [p for p in python if p.exists()]
     if not present:
-        raise ValueError(f"{directory} holds no {kind} {split} files ({binary[0].name} or {python[0].name})")
+        raise ValueError(f"{directory} holds no {kind} {'training' if split == 'train' else split} files "
+                         f"({binary[0].name} or {python[0].name})")
     images, labels = [], []
     for p in present:
         with open(p, "rb") as fh:
