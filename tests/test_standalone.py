@@ -74,3 +74,20 @@ def test_train_needs_real_options(tmp_path):
                                        "--set", "lr=-1", "--out", str(tmp_path / "o")])
     assert result.exit_code == 1 and "lr must be > 0" in result.output
     assert not (tmp_path / "o").exists()
+
+
+def test_cifar_train_and_test_files_train_with_crop_and_flip(tmp_path):
+    """CIFAR-10's binary format end to end: train and test files, the standard augmentation."""
+    from tests.test_data import fake_cifar_binary
+
+    fake_cifar_binary(tmp_path, 200, 1, "data_batch_1.bin")
+    fake_cifar_binary(tmp_path, 50, 1, "test_batch.bin")
+    from archscore.engine.data import DataSpec, load_images
+
+    data = load_images(DataSpec.parse(f"cifar10:{tmp_path}"), 10, (3, 32, 32))
+    assert data.crop_flip and data.train_x.shape == (200, 32, 32, 3) and data.test_x.shape == (50, 32, 32, 3)
+    options = {"epochs": 1, "data_portion": 1.0, "batch_size": 32}
+    plan, _, _ = prepare_plan(ScoringPlan("nb201", STANDALONE_METRICS, TINY,
+                                          {m: options for m in STANDALONE_METRICS}, data=f"cifar10:{tmp_path}"))
+    rows = Scorer(plan).score(WorkBatch(0, 0, ARCHS[:1], 0)).to_pylist()
+    assert [r["status"] for r in rows] == ["ok"] * 3, rows
