@@ -145,7 +145,10 @@ def _run_and_report(config: Any) -> None:
     from archscore.engine.sink import read_results
 
     def kept() -> str:
-        rows = read_results(config.out, columns=["status"]).num_rows
+        try:
+            rows = read_results(config.out, columns=["status"]).num_rows
+        except OSError as exc:
+            return f"the committed rows in {config.out} could not be counted ({exc}); rerun the same command to resume"
         return (f"{rows:,} committed rows in {config.out} are kept; rerun the same command to resume" if rows
                 else f"nothing was committed to {config.out}")
 

@@ -211,6 +211,13 @@ class FromIterable(InputSource):
             yield _as_array_if_ints(chunk)
 
     def describe(self) -> dict[str, Any]:
+        """Keyed on the items' content when they are a concrete sequence; a generator is keyed
+        on ``name`` alone (it cannot be read twice), so give each distinct stream its own name."""
+        if isinstance(self.items, (list, tuple, range, np.ndarray)):
+            digest = hashlib.sha256()
+            for item in self.items:
+                digest.update(repr(item.item() if isinstance(item, np.generic) else item).encode() + b"\n")
+            return {"kind": "iterable", "name": self.name, "sha256": digest.hexdigest()}
         return {"kind": "iterable", "name": self.name}
 
     def validate(self, space: Space) -> None:

@@ -46,7 +46,7 @@ class Lease:
     """Exclusive write access to a :class:`~archscore.engine.sink.Store` location."""
 
     def __init__(self, store: Any, ttl_s: float = 60.0, renew_s: float = 10.0, takeover: bool = False,
-                 settle_s: float = 1.0) -> None:
+                 settle_s: float = 0.5) -> None:
         self.store = store
         self.ttl_s, self.renew_s, self.takeover, self.settle_s = ttl_s, renew_s, takeover, settle_s
         self.token = uuid.uuid4().hex
@@ -93,16 +93,10 @@ class Lease:
     def acquire(self) -> "Lease":
         """Take the lease or raise :class:`LeaseHeld` naming the holder; starts the heartbeat."""
         if self.store.local:
-            path = self.store.path(LEASE_FILE)
-            try:
-                fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-            except FileExistsError:
+            if not self._create_exclusive():
                 self._take_from(self._read())
-            else:
-                with os.fdopen(fd, "wb") as fh:
-                    fh.write(self._record())
-                    fh.flush()
-                    os.fsync(fh.fileno())
+                time.sleep(self.settle_s)  # two takers of a stale lease: the last write wins
+                self._verify()
         else:
             holder = self._read()
             if holder is not None:
@@ -114,6 +108,23 @@ class Lease:
         self._thread = threading.Thread(target=self._heartbeat, name="archscore-lease", daemon=True)
         self._thread.start()
         return self
+
+    def _create_exclusive(self) -> bool:
+        """Create the lease file with its content in one step (a hard link of a written temp
+        file), so nobody ever reads it empty. False if it exists."""
+        path = self.store.path(LEASE_FILE)
+        tmp = f"{path}.{self.token}.tmp"
+        with open(tmp, "wb") as fh:
+            fh.write(self._record())
+            fh.flush()
+            os.fsync(fh.fileno())
+        try:
+            os.link(tmp, path)
+            return True
+        except FileExistsError:
+            return False
+        finally:
+            os.unlink(tmp)
 
     def _take_from(self, holder: dict[str, Any] | None) -> None:
         if holder is not None and holder.get("token") != self.token:

@@ -56,7 +56,10 @@ class UniformFailureCheck:
         for est, status, error in zip(*cols):
             if status != STATUS_INVALID and len(self.seen[est]) < self.needed:
                 self.seen[est].append((status, error))
-        if self.seen and all(len(v) >= self.needed for v in self.seen.values()):
+        # decided once every estimator either has enough rows or has shown one that is not an
+        # error (which rules out a failure shared by every architecture)
+        if self.seen and all(len(v) >= self.needed or any(st != STATUS_ERROR for st, _ in v)
+                             for v in self.seen.values()):
             self.decide()
 
     def decide(self) -> None:

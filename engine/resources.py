@@ -78,6 +78,10 @@ def wait_for_resources(shape: ActorShape, timeout_s: float, poll_s: float = 2.0,
         nodes = nodes_fn()
         if fits(shape, nodes) == shape.n:
             return
+    if should_stop():
+        from .errors import SweepInterrupted
+
+        raise SweepInterrupted(f"stopped while waiting for the cluster to provide {shape}")
     hint = ("lower --actors, --cpus-per-actor or --gpus-per-actor" if shape.gpus == 0 or any(n.get("GPU") for n in nodes)
             else "this cluster has no GPUs: leave out --gpus-per-actor (CPU actors), or join a cluster with GPUs")
     waited = f" (waited {timeout_s:.0f}s; --resource-timeout sets the wait)" if timeout_s > 0 else ""

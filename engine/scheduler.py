@@ -169,7 +169,6 @@ class Scheduler:
             if not pending:
                 break
             ready, _ = ray.wait(list(pending), num_returns=1, timeout=self.wait_slice_s)
-            self._between_waits()
             for ref in ready:
                 a, task, alone = pending.pop(ref)
                 load[a] -= 1
@@ -181,6 +180,7 @@ class Scheduler:
                 else:
                     self._replaced_since_progress = 0
                     finish(task, table)
+            self._between_waits()  # after handling what finished, so no finished batch is lost
         return self.stats
 
     def _failed(self, a: int, task: _Task, alone: bool, exc: Exception, suspects: deque[_Task],

@@ -30,8 +30,8 @@ import warnings
 from dataclasses import dataclass
 from typing import Any, Iterable
 
+import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
@@ -104,11 +104,17 @@ class Store:
                 fh.write(data)
 
     def read(self, rel: str) -> bytes | None:
+        """The file's bytes, or None if it does not exist. Other I/O errors are raised: a
+        passing store error must never look like a missing (and so repairable) file."""
         try:
             with self.fs.open_input_stream(self.path(rel)) as fh:
                 return fh.read()
-        except (FileNotFoundError, OSError):
+        except FileNotFoundError:
             return None
+        except OSError:
+            if self.fs.get_file_info(self.path(rel)).type == pafs.FileType.NotFound:
+                return None
+            raise
 
     def list(self, rel: str) -> list[str]:
         selector = pafs.FileSelector(self.path(rel), allow_not_found=True)
@@ -140,17 +146,21 @@ class _Scan:
 
     entries: list[dict[str, Any]]
     problems: list[str]
-    dropped: list[str]  # manifest entries not used (corrupt, or a batch committed twice)
+    dropped: list[str]  # manifest entries not used (corrupt)
+    #: valid entries that repeat a batch of an earlier entry (two writers); their other batches count
+    overlapping: list[dict[str, Any]]
 
 
 def _part_ok(store: Store, rel: str, entry: dict[str, Any]) -> bool:
+    """Whether the part is there, whole and as long as its entry says. A part that cannot be
+    read for another reason (a store error) raises instead of counting as corrupt."""
     if store.size(rel) != entry["bytes"]:
         return False
-    try:
-        with store.fs.open_input_file(store.path(rel)) as fh:
+    with store.fs.open_input_file(store.path(rel)) as fh:
+        try:
             return pq.read_metadata(fh).num_rows == entry["rows"]
-    except (OSError, pa.ArrowException):
-        return False
+        except pa.ArrowInvalid:  # not Parquet, or a torn footer
+            return False
 
 
 def _scan(store: Store) -> _Scan:
@@ -163,8 +173,9 @@ def _scan(store: Store) -> _Scan:
     for name in store.list(MANIFEST):
         if name.startswith(".") or not name.endswith(".json"):
             continue
+        raw = store.read(f"{MANIFEST}/{name}")  # a store error propagates: never repair on a hiccup
         try:
-            entry = json.loads(store.read(f"{MANIFEST}/{name}") or b"")
+            entry = json.loads(raw or b"")
             part = entry["part"]
             if _part_ok(store, f"{DATA}/{part}", entry):
                 entry["where"] = DATA
@@ -174,24 +185,25 @@ def _scan(store: Store) -> _Scan:
                 raise ValueError("part missing or corrupt")
             entry["manifest"] = name
             entry["batches"] = [int(b) for b in entry["batches"]]
-        except (ValueError, KeyError, TypeError, OSError):
+        except (ValueError, KeyError, TypeError):
             problems.append(f"manifest entry {name} or its part is missing or corrupt; its batches will be rescored")
             dropped.append(name)
             continue
         candidates.append(entry)
     candidates.sort(key=lambda e: (min(e["batches"], default=-1), e["manifest"]))
     taken: set[int] = set()
-    good = []
+    good, overlapping = [], []
     for entry in candidates:
         overlap = taken.intersection(entry["batches"])
         if overlap:
             problems.append(f"manifest entry {entry['manifest']} repeats batches {sorted(overlap)[:5]} committed by "
-                            "another entry (two writers?); it is not used")
-            dropped.append(entry["manifest"])
-            continue
+                            "another entry (two writers?); its repeated rows are left out")
+            entry["repeats"] = sorted(overlap)
+            overlapping.append(entry)
+        else:
+            good.append(entry)
         taken.update(entry["batches"])
-        good.append(entry)
-    return _Scan(good, problems, dropped)
+    return _Scan(good, problems, dropped, overlapping)
 
 
 def describe_differences(there: Any, now: Any, prefix: str = "") -> list[str]:
@@ -268,6 +280,9 @@ class ResultSink:
         self.repaired = list(scan.problems)
         for name in scan.dropped:
             store.delete(f"{MANIFEST}/{name}")
+        for entry in scan.overlapping:
+            self._rewrite_without_repeats(entry, scan.entries)
+        scan = _scan(store)
         good = {e["part"] for e in scan.entries}
         for entry in scan.entries:
             if entry["where"] == STAGING:  # committed before a crash, not yet published: finish it
@@ -287,6 +302,30 @@ class ResultSink:
         for message in self.repaired:
             log.warning("%s: %s", self.out, message)
         return self
+
+    def _rewrite_without_repeats(self, entry: dict[str, Any], kept: list[dict[str, Any]]) -> None:
+        """Replace an entry that repeats committed batches by one holding only its new rows."""
+        store = self.store
+        keys = set()
+        for other in kept:
+            with store.fs.open_input_file(store.path(other["where"], other["part"])) as fh:
+                t = pq.read_table(fh, columns=list(ROW_KEY))
+            keys.update(zip(*(t.column(c).to_pylist() for c in ROW_KEY)))
+        with store.fs.open_input_file(store.path(entry["where"], entry["part"])) as fh:
+            table = pq.read_table(fh)
+        mask = [k not in keys for k in zip(*(table.column(c).to_pylist() for c in ROW_KEY))]
+        fresh = [b for b in entry["batches"] if b not in set(entry["repeats"])]
+        if fresh and any(mask):
+            self._buffer, self._buffer_rows, self._buffer_batches = [table.filter(mask)], sum(mask), fresh
+            run_written, self._run_written = self._run_written, True
+            self.flush()
+            self._run_written = run_written
+            self.done.clear()
+            self.rows_committed = 0
+        store.delete(f"{MANIFEST}/{entry['manifest']}")
+        store.delete(f"{entry['where']}/{entry['part']}")
+        self.repaired.append(f"rewrote {entry['part']} without the rows of batches {entry['repeats'][:5]} "
+                             "that another entry had committed")
 
     def add(self, batch_id: int, table: pa.Table) -> None:
         """Buffer one finished batch; commits a part once enough rows or seconds have gathered."""
@@ -322,11 +361,15 @@ class ResultSink:
         self.store.write(f"{STAGING}/{stem}.parquet", data)
         entry = {"part": f"{stem}.parquet", "batches": self._buffer_batches, "rows": table.num_rows,
                  "bytes": len(data)}
-        self.store.write(f"{MANIFEST}/{stem}.json", json.dumps(entry).encode())
-        self.store.move(f"{STAGING}/{stem}.parquet", f"{DATA}/{stem}.parquet")
+        self.store.write(f"{MANIFEST}/{stem}.json", json.dumps(entry).encode())  # the commit point
         self.done.update(self._buffer_batches)
         self.rows_committed += table.num_rows
         self.discard()
+        try:
+            self.store.move(f"{STAGING}/{stem}.parquet", f"{DATA}/{stem}.parquet")
+        except OSError as exc:  # committed all the same: readers of the manifest see it, open() publishes it
+            log.warning("%s: publishing committed part %s to %s/ failed (%s); the next run publishes it",
+                        self.out, stem, DATA, exc)
 
 
 def read_results(out: str | os.PathLike, columns: Iterable[str] | None = None) -> pa.Table:
@@ -341,14 +384,19 @@ def read_results(out: str | os.PathLike, columns: Iterable[str] | None = None) -
     for problem in scan.problems:
         warnings.warn(f"{store.uri}: {problem}", ResultsWarning, stacklevel=2)
     cols = list(columns) if columns is not None else None
-    if not scan.entries:
+    entries = scan.entries + scan.overlapping  # repeated rows are dropped below, the rest kept
+    if not entries:
         schema = RESULT_SCHEMA if cols is None else pa.schema([RESULT_SCHEMA.field(c) for c in cols])
         return schema.empty_table()
     read_cols = None if cols is None else list(dict.fromkeys([*cols, *ROW_KEY]))
     tables = []
-    for entry in scan.entries:
-        with store.fs.open_input_file(store.path(entry["where"], entry["part"])) as fh:
-            tables.append(pq.read_table(fh, columns=read_cols))
+    for entry in entries:
+        try:
+            with store.fs.open_input_file(store.path(entry["where"], entry["part"])) as fh:
+                tables.append(pq.read_table(fh, columns=read_cols))
+        except FileNotFoundError:  # published by the running writer since the scan
+            with store.fs.open_input_file(store.path(DATA, entry["part"])) as fh:
+                tables.append(pq.read_table(fh, columns=read_cols))
     table = pa.concat_tables(tables)
     table = _drop_repeated_rows(table, store.uri)
     return table if cols is None else table.select(cols)
@@ -361,4 +409,4 @@ def _drop_repeated_rows(table: pa.Table, where: str) -> pa.Table:
         return table
     warnings.warn(f"{where}: {table.num_rows - first.num_rows} rows repeat an (input_index, estimator, seed) "
                   "already read; only the first copy of each is returned", ResultsWarning, stacklevel=3)
-    return table.take(pc.sort_indices(first.column("_row_min")))
+    return table.take(pa.array(np.sort(first.column("_row_min").to_numpy())))

@@ -31,7 +31,7 @@ from archscore.estimators import criteria as C
 from archscore.estimators.one_shot import Heuristics
 from archscore.spaces import get_space
 
-from .errors import SweepInterrupted
+from .errors import RunError, SweepInterrupted
 from .lease import Lease
 from .resources import ActorShape, wait_for_resources
 from .sink import Store, describe_differences
@@ -155,12 +155,7 @@ def train_supernet(config: SupernetConfig, should_stop: threading.Event | None =
               "data": data, "truth": None if truth is None else {"archs": truth[0], "metric": truth[2]},
               "eval_batches": config.eval_batches, "eval_batch_size": config.eval_batch_size}
     store = Store(config.out)
-    previous = store.read(RUN_FILE)
-    if previous is not None and store.read(LATEST) is not None:
-        there = json.loads(previous)
-        if there != record:
-            raise ValueError(f"{config.out} holds a supernet run with other settings; use another --out. "
-                             "Differences:\n  " + "\n  ".join(describe_differences(there, record)))
+    _check_same_run(store, record, config.out)  # before anything starts; again under the lease
     stop = should_stop or threading.Event()
     started = _ensure_ray(config.address)
     try:
@@ -179,6 +174,7 @@ def _train(config: SupernetConfig, record: dict[str, Any], truth: Any, store: St
     store.makedirs("checkpoints")
     lease = Lease(store, takeover=config.takeover).acquire()
     try:
+        _check_same_run(store, record, config.out)
         store.write(RUN_FILE, json.dumps(record, indent=2, sort_keys=True).encode())
         actor_cls = ray.remote(num_cpus=config.cpus, num_gpus=gpus)(_SupernetActor)
         actor = actor_cls.remote(config.space, record["macro"], record["heuristics"], record["data"],
@@ -216,12 +212,31 @@ def _train(config: SupernetConfig, record: dict[str, Any], truth: Any, store: St
         lease.release()
 
 
+def _check_same_run(store: Store, record: dict[str, Any], out: str) -> None:
+    previous = store.read(RUN_FILE)
+    if previous is not None and store.size(LATEST) is not None:
+        there = json.loads(previous)
+        if there != record:
+            raise ValueError(f"{out} holds a supernet run with other settings; use another --out. "
+                             "Differences:\n  " + "\n  ".join(describe_differences(there, record)))
+
+
 def _get(ref: Any, stop: threading.Event) -> Any:
-    """``ray.get`` in short slices, so that a stop request ends the wait within a second."""
+    """``ray.get`` in short slices, so that a stop request ends the wait within a second.
+
+    Raises:
+        SweepInterrupted: on a stop request. RunError: the actor failed (its error named).
+    """
+    from ray.exceptions import RayError
+
     while True:
         ready, _ = ray.wait([ref], timeout=0.5)
         if ready:
-            return ray.get(ref)
+            try:
+                return ray.get(ref)
+            except RayError as exc:
+                lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
+                raise RunError(f"the supernet actor failed: {lines[-1] if lines else exc}") from None
         if stop.is_set():
             raise SweepInterrupted("stopped on request; the last whole checkpoint is kept")
 

@@ -172,23 +172,24 @@ def _stop_on_signals(stop: threading.Event) -> Iterator[None]:
 
 
 class _Health:
-    """Raises :class:`ClusterLost` once no alive node can host an actor for ``grace_s``."""
+    """Raises :class:`ClusterLost` once the alive nodes cannot host every actor for ``grace_s``
+    (a replacement that can never start would otherwise wait for ever)."""
 
     def __init__(self, shape: ActorShape, grace_s: float) -> None:
-        self.one = ActorShape(1, shape.cpus, shape.gpus)
+        self.shape = shape
         self.grace_s = grace_s
         self.lost_since: float | None = None
 
     def __call__(self) -> None:
         nodes = alive_nodes()
-        if fits(self.one, nodes):
+        if fits(self.shape, nodes) == self.shape.n:
             self.lost_since = None
             return
         now = time.monotonic()
         if self.lost_since is None:
             self.lost_since = now
-            log.warning("no alive node can host a scorer actor (%s); waiting %.0fs for the cluster to recover",
-                        describe_cluster(nodes), self.grace_s)
+            log.warning("the alive nodes cannot host the %s (%s); waiting %.0fs for the cluster to recover",
+                        self.shape, describe_cluster(nodes), self.grace_s)
         elif now - self.lost_since > self.grace_s:
             raise ClusterLost(f"the Ray cluster can no longer host the scorer actors ({describe_cluster(nodes)}; "
                               f"a node died?) for {now - self.lost_since:.0f}s")
@@ -215,6 +216,13 @@ def run_sweep(config: SweepConfig) -> SweepSummary:
                                        else ANALYTIC_BATCH)
     if batch_size < 1:
         raise ValueError(f"--batch-size must be >= 1, got {batch_size}")
+    for value, name in ((config.gpus_per_actor or 0.0, "--gpus-per-actor"), (config.cpus_per_actor, "--cpus-per-actor")):
+        if value < 0:
+            raise ValueError(f"{name} must be >= 0, got {value}")
+    if config.num_actors is not None and config.num_actors < 1:
+        raise ValueError(f"--actors must be >= 1, got {config.num_actors}")
+    if config.max_in_flight < 1 or config.rows_per_part < 1 or config.commit_every_s <= 0:
+        raise ValueError("max_in_flight and rows_per_part must be >= 1 and commit_every_s > 0")
     run_config = {**plan.as_dict(), "input": config.source.describe(), "seeds": list(config.seeds),
                   "batch_size": batch_size}
     sink = ResultSink(config.out, run_config, config.rows_per_part, info={"input": config.source.info()},
@@ -236,10 +244,6 @@ def _run(config: SweepConfig, plan: ScoringPlan, space: Space, estimators: list[
     gpus = config.gpus_per_actor
     if gpus is None:
         gpus = 1.0 if resources.get("GPU", 0) >= 1 else 0.0
-    if gpus < 0 or config.cpus_per_actor < 0:
-        raise ValueError("--gpus-per-actor and --cpus-per-actor must be >= 0")
-    if config.num_actors is not None and config.num_actors < 1:
-        raise ValueError(f"--actors must be >= 1, got {config.num_actors}")
     if config.num_actors:
         n_actors = config.num_actors
     elif gpus > 0:
@@ -266,7 +270,8 @@ def _run(config: SweepConfig, plan: ScoringPlan, space: Space, estimators: list[
         start = time.monotonic()
         scheduler = Scheduler(lambda: actor_cls.remote(plan, threads), n_actors, config.max_in_flight,
                               ping_timeout_s=config.actor_start_timeout_s, should_stop=stop.is_set,
-                              health=_Health(shape, config.cluster_grace_s))
+                              health=_Health(shape, config.cluster_grace_s if embedded
+                                             else max(config.cluster_grace_s, timeout)))
         log.info("scoring with %s", shape)
         per_seed = config.source.count(space)
         total = per_seed * len(config.seeds) - sink.resumed_rows // len(estimators) if per_seed else None
@@ -275,11 +280,13 @@ def _run(config: SweepConfig, plan: ScoringPlan, space: Space, estimators: list[
         rows = RowBuilder(space, config.estimators, worker="driver")
         statuses = StatusCounts()
         check = UniformFailureCheck()
-        sink.hold = not sink.done  # nothing committed until the first rows pass the check
+        held_since = time.monotonic()
 
         def on_done(batch_id: int, table: Any) -> None:
             check.add(table)
-            sink.hold = not check.decided
+            if not check.decided and time.monotonic() - held_since > config.commit_every_s:
+                check.decide()  # do not hold finished work longer than a commit interval
+            sink.hold = not check.decided  # nothing committed until the first rows pass the check
             statuses.add(table)
             sink.add(batch_id, table)
 

@@ -217,3 +217,23 @@ def test_takeover_takes_a_live_lease(tmp_path):
     store = Store(tmp_path)
     Lease(store).acquire()
     Lease(store, takeover=True).acquire().release()
+
+
+def test_an_entry_that_repeats_one_batch_keeps_its_other_batches(tmp_path, scorer):
+    committed(tmp_path, scorer, [0, 1], rows_per_part=100)  # one entry: batches 0 and 1
+    other = ResultSink(tmp_path, {}, rows_per_part=100)
+    other._run_written = True
+    other.add(1, table(scorer, 1))  # a second writer's entry: batch 1 again, and batch 2
+    other.add(2, table(scorer, 2))
+    other.flush()
+    with pytest.warns(ResultsWarning):
+        rows = read_results(tmp_path)
+    assert sorted(set(rows.column("input_index").to_pylist())) == list(range(30)) and rows.num_rows == 60
+    again = ResultSink(tmp_path, {}).open()
+    assert again.done == {0, 1, 2} and any("rewrote" in m for m in again.repaired)
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ResultsWarning)  # repaired: nothing is repeated any more
+        assert read_results(tmp_path).num_rows == 60
+    assert sum(pq.read_metadata(p).num_rows for p in (tmp_path / DATA).iterdir()) == 60
