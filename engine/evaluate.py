@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from archscore.estimators import ESTIMATORS
+from archscore.estimators import ESTIMATORS, base_name
 from archscore.estimators import criteria as C
 from archscore.spaces import get_space
 
@@ -263,8 +263,8 @@ def evaluate(results: pa.Table, truth: pa.Table, options: EvalOptions | None = N
     params, flops = _costs(archs, [universe[a][0] for a in archs], run_config, ev)
     rows: list[dict[str, Any]] = []
     for name, seed in keys:
-        registered = name in ESTIMATORS
-        higher = ESTIMATORS.get(name).higher_is_better if registered else True
+        registered = base_name(name) in ESTIMATORS
+        higher = ESTIMATORS.get(base_name(name)).higher_is_better if registered else True
         if not registered and f"direction of {name}" not in " ".join(ev.notes):
             ev.notes.append(f"direction of {name} unknown (not a registered estimator); assumed higher is better")
         got = ok_score[name, seed]

@@ -23,7 +23,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import matplotlib.ticker  # noqa: E402
 import numpy as np  # noqa: E402
 
-from archscore.estimators import ESTIMATORS  # noqa: E402
+from archscore.estimators import ESTIMATORS, base_name  # noqa: E402
 from archscore.estimators import criteria as C  # noqa: E402
 from archscore.spaces import get_space  # noqa: E402
 
@@ -136,7 +136,8 @@ def _run_lines(ev: Evaluation) -> list[tuple[str, str]]:
                 ("Macro config", f"not recorded; params and FLOPs for the bias columns computed with the "
                                  f"space defaults ({html.escape(macro)})")]
     data = cfg.get("data")
-    needs = sorted(n for n in {p.estimator for p in ev.points} if n in ESTIMATORS and ESTIMATORS.get(n).needs_data)
+    needs = sorted(n for n in {p.estimator for p in ev.points} if base_name(n) in ESTIMATORS
+                   and ESTIMATORS.get(base_name(n)).needs_data)
     if data:
         data_text = f"{data}, batch of {cfg.get('data_batch_size', '?')} images"
     elif needs:

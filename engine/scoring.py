@@ -17,7 +17,7 @@ import msgpack
 import numpy as np
 import pyarrow as pa
 
-from archscore.estimators import ScoringContext, get_estimator, groups_of
+from archscore.estimators import ScoringContext, get_estimator, groups_of, partition
 from archscore.estimators.base import describe_exception
 from archscore.spaces import Space, get_space
 
@@ -105,8 +105,8 @@ def prepare_plan(plan: ScoringPlan) -> tuple[ScoringPlan, Space, list[Any]]:
         raise ValueError(f"options given for estimators that are not in the run: {unused}")
     space = get_space(plan.space)
     estimators = [get_estimator(n, **plan.estimator_config.get(n, {})) for n in plan.estimators]
-    for group in {e.group for e in estimators}:
-        group.check([e for e in estimators if e.group is group])
+    for (group, _), positions in partition(estimators).items():
+        group.check([estimators[i] for i in positions])
     needs_data = any(e.needs_data or e.needs_dataset for e in estimators)
     data = plan.data or "synthetic"
     if data is not None:
@@ -136,7 +136,7 @@ def prepare_plan(plan: ScoringPlan) -> tuple[ScoringPlan, Space, list[Any]]:
             make_batch(DataSpec.parse(data), plan.batch_size, 0, input_shape_of(macro), getattr(macro, "num_classes", 10))
         except ValueError as exc:
             raise ValueError(f"data source {data}: {exc}") from None
-    config = {e.name: e.options() for e in sorted(estimators, key=lambda e: e.name) if e.options()}
+    config = {e.label: e.options() for e in sorted(estimators, key=lambda e: e.label) if e.options()}
     return replace(plan, macro=macro.as_dict(), estimator_config=config), space, estimators
 
 

@@ -2,7 +2,7 @@
 supernets and learned predictors. They know spaces, never Ray or files."""
 from . import costs, one_shot, standalone, zero_shot  # noqa: F401  (registers the built-in estimators)
 from .base import (ESTIMATORS, Estimator, EstimatorGroup, GroupResult, ScoringContext,
-                   VectorisedGroup, get_estimator, groups_of, list_estimators)
+                   VectorisedGroup, base_name, get_estimator, groups_of, list_estimators, partition)
 
 __all__ = ["ESTIMATORS", "Estimator", "EstimatorGroup", "GroupResult", "ScoringContext",
-           "VectorisedGroup", "get_estimator", "groups_of", "list_estimators"]
+           "VectorisedGroup", "base_name", "get_estimator", "groups_of", "list_estimators", "partition"]

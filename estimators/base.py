@@ -9,6 +9,7 @@ per worker.
 """
 from __future__ import annotations
 
+import re
 import time
 import traceback
 from abc import ABC, abstractmethod
@@ -125,6 +126,12 @@ class Estimator(ABC):
         """Store and validate the estimator's options. Runs in the driver before anything starts,
         so a bad option or a missing checkpoint path raises ``ValueError`` here, naming it."""
         self.config = config
+        #: the name its rows carry: the registered name, or ``name@tag`` (see :func:`get_estimator`)
+        self.label = getattr(self, "name", type(self).__name__)
+
+    def group_key(self) -> Hashable:
+        """Estimators of one group class with equal keys share a group instance (default: all)."""
+        return None
 
     def options(self) -> dict[str, Any]:
         """The options in a normal form (defaults explicit, types converted): what the run config
@@ -139,18 +146,40 @@ class Estimator(ABC):
         return f"{type(self).__name__}({self.config})"
 
 
+def base_name(label: str) -> str:
+    """The registered name behind a label: ``oneshot@epoch5`` -> ``oneshot``."""
+    return label.partition("@")[0]
+
+
 def get_estimator(name: str, **config: Any) -> Estimator:
-    """An instance of the registered estimator ``name``."""
-    return ESTIMATORS.get(name)(**config)
+    """An instance of the registered estimator ``name``, or of ``NAME@TAG``: the same estimator
+    under its own label (and options), so one run can hold several, e.g. a supernet's checkpoints
+    of two epochs as ``oneshot@e5`` and ``oneshot@e10``.
+
+    Raises:
+        KeyError: no such estimator. ValueError: a malformed tag, or bad options.
+    """
+    base, at, tag = name.partition("@")
+    if at and not re.fullmatch(r"[A-Za-z0-9_-]+", tag):
+        raise ValueError(f"estimator label {name!r}: the tag after '@' may hold letters, digits, '_' and '-'")
+    estimator = ESTIMATORS.get(base)(**config)
+    estimator.label = name
+    return estimator
 
 
 def list_estimators() -> list[str]:
     return ESTIMATORS.names()
 
 
-def groups_of(estimators: Sequence[Estimator], ctx: ScoringContext) -> list[tuple[EstimatorGroup, list[int]]]:
-    """Partition estimators by group, keeping each estimator's position in ``estimators``."""
-    by_group: dict[type[EstimatorGroup], list[int]] = {}
+def partition(estimators: Sequence[Estimator]) -> dict[tuple[type[EstimatorGroup], Hashable], list[int]]:
+    """Positions of the estimators that one group instance scores together: same group class and
+    same :meth:`Estimator.group_key` (e.g. the same supernet checkpoint)."""
+    parts: dict[tuple[type[EstimatorGroup], Hashable], list[int]] = {}
     for i, est in enumerate(estimators):
-        by_group.setdefault(est.group, []).append(i)
-    return [(cls([estimators[i] for i in idx], ctx), idx) for cls, idx in by_group.items()]
+        parts.setdefault((est.group, est.group_key()), []).append(i)
+    return parts
+
+
+def groups_of(estimators: Sequence[Estimator], ctx: ScoringContext) -> list[tuple[EstimatorGroup, list[int]]]:
+    """Group instances with the positions of their estimators in ``estimators``."""
+    return [(cls([estimators[i] for i in idx], ctx), idx) for (cls, _), idx in partition(estimators).items()]

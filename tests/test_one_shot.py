@@ -234,3 +234,28 @@ def test_oneshot_without_a_checkpoint_fails_before_anything(tmp_path):
         run_sweep(SweepConfig("nb201", ["oneshot"], str(tmp_path / "o"), Sample(4), progress=False,
                               estimator_config={"oneshot": {"checkpoint": str(tmp_path / "nothing")}}))
     assert not (tmp_path / "o").exists()
+
+
+def test_checkpoints_of_two_epochs_score_as_named_estimators(synthetic, tmp_path):
+    from archscore.engine.evaluate import EvalOptions, evaluate
+    from archscore.engine.scoring import Scorer, ScoringPlan, WorkBatch, prepare_plan
+    from archscore.engine.truth import truth_table
+
+    t = trainer(synthetic, data_portion=0.5)
+    paths = {}
+    for epoch in (1, 2):
+        t.train_epoch()
+        paths[epoch] = tmp_path / f"epoch-{epoch}.pt"
+        torch.save(t.state(), paths[epoch])
+    opts = {f"oneshot@e{e}": {"checkpoint": str(p), "eval_batches": 1, "eval_batch_size": 32} for e, p in paths.items()}
+    opts["oneshot_loss@e2"] = dict(opts["oneshot@e2"])
+    plan, _, _ = prepare_plan(ScoringPlan("nb201", tuple(opts), {"C": 4, "N": 1}, opts, data="synthetic"))
+    scorer = Scorer(plan)
+    assert len(scorer.groups) == 2  # one loaded supernet per checkpoint
+    archs = SPACE.sample(12, np.random.default_rng(1))
+    rows = scorer.score(WorkBatch(0, 0, np.array([SPACE.encode(a) for a in archs]), 0))
+    assert set(rows.column("estimator").to_pylist()) == set(opts) and set(rows.column("status").to_pylist()) == {"ok"}
+    truth = truth_table(SPACE, archs, {"acc": np.arange(12.0)})
+    ev = evaluate(rows, truth, EvalOptions(metric="acc", n_boot=5))
+    assert {p.estimator for p in ev.points} == set(opts)
+    assert not any("direction" in note for note in ev.notes)  # oneshot_loss@e2 is lower-is-better, known

@@ -44,11 +44,6 @@ def _sha256(path: Path) -> str:
 class OneShotGroup(EstimatorGroup):
     """Loads the supernet once per worker and scores subnets on fixed held-out batches."""
 
-    @classmethod
-    def check(cls, estimators: Sequence[Estimator]) -> None:
-        if len({tuple(sorted(e.options().items())) for e in estimators}) > 1:
-            raise ValueError("oneshot and oneshot_loss of one run must share their options (one checkpoint)")
-
     def setup(self) -> None:
         import torch
 
@@ -128,6 +123,10 @@ class OneShotEstimator(Estimator):
 
     def options(self) -> dict[str, Any]:
         return {**dict(sorted(self.config.items())), **self.identity}
+
+    def group_key(self) -> Any:
+        """One group (one loaded supernet) per checkpoint and scoring options."""
+        return tuple(sorted(self.options().items()))
 
 
 @ESTIMATORS.register("oneshot")
