@@ -64,10 +64,7 @@ class OneShotGroup(EstimatorGroup):
             raise ValueError(f"the supernet trained on {trained_on!r} data; this run's --data is {data.name!r}")
         h = Heuristics.from_mapping(state["heuristics"])
         macro = space.macro(**state["macro"])
-        model = space.supernet(macro, bn_affine=h.bn_affine,
-                               bn_track_running_stats=h.bn_track_running_stats or h.bn_recalibrate_batches > 0,
-                               wsbn=h.wsbn, topology=h.topology, path_dropout=h.path_dropout,
-                               dynamic_channels=h.dynamic_channels).to(self.ctx.device)
+        model = space.supernet(macro, **h.module_options()).to(self.ctx.device)
         model.load_state_dict(state["model"])
         recal = est.config.get("bn_recalibrate_batches")
         self.scorer = SubnetScorer(model, space, data, split(data, h.data_portion, VALID_FRACTION, seed=0),

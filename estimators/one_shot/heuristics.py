@@ -85,6 +85,14 @@ class Heuristics:
     def as_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
+    def module_options(self) -> dict[str, Any]:
+        """The switches that shape the supernet module (``space.supernet(macro, **these)``).
+        Recalibration needs running statistics, so it builds BN with tracking on."""
+        return {"bn_affine": self.bn_affine,
+                "bn_track_running_stats": self.bn_track_running_stats or self.bn_recalibrate_batches > 0,
+                "wsbn": self.wsbn, "topology": self.topology, "path_dropout": self.path_dropout,
+                "dynamic_channels": self.dynamic_channels}
+
     def macro_overrides(self) -> dict[str, int]:
         """The low-fidelity switches as macro settings of a cell space (C and N)."""
         out = {}

@@ -29,10 +29,7 @@ class SupernetTrainer:
         self.macro = macro.with_overrides(h.macro_overrides())
         self.input_shape = input_shape
         torch.manual_seed(h.seed)
-        self.model = space.supernet(self.macro, bn_affine=h.bn_affine,
-                                    bn_track_running_stats=h.bn_track_running_stats or h.bn_recalibrate_batches > 0,
-                                    wsbn=h.wsbn, topology=h.topology, path_dropout=h.path_dropout,
-                                    dynamic_channels=h.dynamic_channels).to(device)
+        self.model = space.supernet(self.macro, **h.module_options()).to(device)
         self.split = split(data, h.data_portion, VALID_FRACTION, seed=0)
         self.steps_per_epoch = -(-len(self.split.train) // h.batch_size)
         self.schedule = Schedule(h.lr, h.lr_schedule, h.epochs, self.steps_per_epoch, h.warmup_epochs)
