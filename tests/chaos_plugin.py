@@ -25,6 +25,7 @@ class Echo(Estimator):
                  fail: str = "") -> None:
         super().__init__(sleep=sleep, kill=list(kill), pid_dir=pid_dir, fail=fail)
         self.sleep, self.kill, self.fail = float(sleep), set(kill), fail
+        self.pid_dir, self.scored = pid_dir, 0
         if pid_dir:
             Path(pid_dir, str(os.getpid())).touch()
 
@@ -35,4 +36,7 @@ class Echo(Estimator):
         if self.fail:
             raise FileNotFoundError(self.fail)
         time.sleep(self.sleep)
+        if self.pid_dir:  # tests wait for these to know that batches were scored
+            self.scored += 1
+            Path(self.pid_dir, f"batch-{os.getpid()}-{self.scored}").touch()
         return np.array(encodings, dtype=np.float64) + seed
