@@ -108,11 +108,9 @@ def prepare_plan(plan: ScoringPlan) -> tuple[ScoringPlan, Space, list[Any]]:
     for (group, _), positions in partition(estimators).items():
         group.check([estimators[i] for i in positions])
     needs_data = any(e.needs_data or e.needs_dataset for e in estimators)
-    data = plan.data or "synthetic"
-    if data is not None:
-        from .data import DataSpec
+    from .data import DataSpec
 
-        data = DataSpec.parse(data).canonical()
+    data = DataSpec.parse(plan.data or "synthetic").canonical()
     if data == "synthetic" and not needs_data:
         data = None  # synthetic data changes nothing for estimators that read no data
     plan = replace(plan, data=data)
