@@ -18,6 +18,11 @@ def test_the_wheel_holds_only_the_archscore_package(tmp_path):
     for module in ("__init__.py", "engine/cli.py", "engine/sink.py", "estimators/zero_shot/fisher.py",
                    "spaces/nb201.py"):
         assert f"archscore/{module}" in names
+    packages = [p.parent.relative_to(ROOT) for p in ROOT.rglob("__init__.py")
+                if not {"tests", "bench", ".venv", "build"} & set(p.relative_to(ROOT).parts)]
+    for package in packages:  # every source package ships, with every module in it
+        for module in (ROOT / package).glob("*.py"):
+            assert f"archscore/{module.relative_to(ROOT).as_posix()}" in names, module
     assert not [n for n in names if n.startswith("archscore/tests/") or n.startswith("archscore/bench/")]
 
 
