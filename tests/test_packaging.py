@@ -1,4 +1,5 @@
 """One import package: a wheel of the project holds ``archscore/`` and nothing else at the top."""
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -11,7 +12,9 @@ ROOT = Path(__file__).resolve().parents[1]
 
 @pytest.mark.slow
 def test_the_wheel_holds_only_the_archscore_package(tmp_path):
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(tmp_path), str(ROOT)],
+    source = tmp_path / "src"  # a clean copy: setuptools would reuse a stale build/ in the checkout
+    shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(".venv", "build", "*.egg-info", ".git", "__pycache__"))
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(tmp_path), str(source)],
                    check=True, capture_output=True)
     names = zipfile.ZipFile(next(tmp_path.glob("archscore-*.whl"))).namelist()
     assert {n.split("/")[0] for n in names if not n.split("/")[0].endswith(".dist-info")} == {"archscore"}
