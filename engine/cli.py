@@ -290,6 +290,100 @@ def supernet_train(space: str, data: str, epochs: int | None, macro: str | None,
 
 
 @main.command()
+@click.option("--space", required=True, help="Search space with a supernet (see `archscore spaces`).")
+@click.option("--data", required=True, help="Training data: fashion-mnist:DIR, cifar10:DIR, cifar100:DIR.")
+@click.option("--truth", required=True, help="Stand-alone truth: a file or an `archscore train` output.")
+@click.option("--metric", help="Truth metric  [default: test accuracy, or the first]")
+@click.option("--search", "search_file", required=True, type=click.Path(dir_okay=False, exists=True),
+              help="YAML: heuristic key -> constant or {choice|uniform|loguniform|randint: [...]}.")
+@click.option("--num-samples", type=int, default=8, help="Trials (configurations drawn from --search).")
+@click.option("--epochs", type=int, default=10, help="Supernet epochs per trial (the schedulers' time axis).")
+@click.option("--scheduler", type=click.Choice(["asha", "hyperband", "pbt", "fifo"]), default="asha",
+              help="Early stopping (asha, hyperband), population-based training (pbt) or none (fifo).")
+@click.option("--objective", type=click.Choice(["kendall_tau", "sparse_kendall_tau", "p_at_top_5pct"]),
+              default="kendall_tau", help="What Tune maximises, on the tuning split of the truth.")
+@click.option("--grace-period", type=int, default=1, help="asha: epochs before a trial can be stopped.")
+@click.option("--reduction-factor", type=float, default=3.0, help="asha/hyperband: keep 1/this at each rung.")
+@click.option("--perturbation-interval", type=int, default=2, help="pbt: epochs between exploit/explore steps.")
+@click.option("--truth-archs", type=int, default=100, help="Truth architectures used (tuning + test).")
+@click.option("--test-fraction", type=float, default=0.5, help="Share of them held out as the test split.")
+@click.option("--eval-batches", type=int, default=4, help="Held-out batches each subnet is scored on.")
+@click.option("--eval-batch-size", type=int, default=256, help="Images per scoring batch.")
+@click.option("--macro", help="Macro config overrides, e.g. C=8,N=1  [default: the space's]")
+@click.option("--set", "settings", multiple=True, metavar="KEY=VALUE",
+              help="A base heuristic for keys --search leaves alone, e.g. batch_size=64; repeatable.")
+@click.option("--search-seed", type=int, default=0, help="Seed of the configuration sampler.")
+@click.option("--gpus-per-trial", type=float, help="GPUs per trial  [default: 1 if the cluster has GPUs, else 0]")
+@click.option("--cpus-per-trial", type=float, default=1.0, help="CPUs (and torch threads) per trial.")
+@click.option("--max-concurrent-trials", type=int, help="At most this many trials at once  [default: as resources allow]")
+@click.option("--address", help="Ray cluster to join  [default: start an embedded local Ray]")
+@click.option("--resource-timeout", type=float,
+              help="Seconds to wait for a trial's resources  [default: 0 embedded, 120 with --address]")
+@click.option("--takeover", is_flag=True, help="Take over --out even if another writer's lease looks alive.")
+@click.option("--out", required=True, help="Output directory (trials.parquet, best/, report.html, experiment/).")
+def tune(space: str, data: str, truth: str, metric: str | None, search_file: str, num_samples: int, epochs: int,
+         scheduler: str, objective: str, grace_period: int, reduction_factor: float, perturbation_interval: int,
+         truth_archs: int, test_fraction: float, eval_batches: int, eval_batch_size: int, macro: str | None,
+         settings: tuple[str, ...], search_seed: int, gpus_per_trial: float | None, cpus_per_trial: float,
+         max_concurrent_trials: int | None, address: str | None, resource_timeout: float | None, takeover: bool,
+         out: str) -> None:
+    """Search supernet-training heuristics with Ray Tune, ranked against stand-alone truth; resumes when rerun."""
+    from archscore.engine.errors import RunError, SweepInterrupted
+    from archscore.engine.tune import TuneConfig, run_tune
+    from archscore.estimators.one_shot import Heuristics
+
+    try:
+        import yaml
+
+        try:
+            search = yaml.safe_load(open(search_file).read())
+        except yaml.YAMLError as exc:
+            raise ValueError(f"--search {search_file} is not valid YAML: {exc}") from None
+        config = TuneConfig(space=space, data=data, truth=truth, out=out, search={} if search is None else search,
+                            metric=metric, base=Heuristics.from_mapping(_parse_pairs(",".join(settings) or None,
+                                                                                     "--set")),
+                            macro=_parse_pairs(macro, "--macro"), epochs=epochs, num_samples=num_samples,
+                            scheduler=scheduler, objective=objective, grace_period=grace_period,
+                            reduction_factor=reduction_factor, perturbation_interval=perturbation_interval,
+                            truth_archs=truth_archs, test_fraction=test_fraction, eval_batches=eval_batches,
+                            eval_batch_size=eval_batch_size, search_seed=search_seed, gpus_per_trial=gpus_per_trial,
+                            cpus_per_trial=cpus_per_trial, max_concurrent_trials=max_concurrent_trials,
+                            address=address, resource_timeout_s=resource_timeout, takeover=takeover)
+        table = run_tune(config)
+    except (SweepInterrupted, KeyboardInterrupt):
+        click.echo(f"archscore: interrupted; finished trials and the last checkpoints in {out} are kept; rerun the "
+                   "same command to resume", err=True)
+        sys.exit(130)
+    except RunError as exc:
+        raise click.ClickException(f"{exc}\nrerun the same command to resume") from None
+    except (KeyError, ValueError) as exc:
+        raise click.ClickException(str(exc.args[0] if isinstance(exc, KeyError) else exc)) from None
+    click.echo(_tune_summary(table, out))
+
+
+def _tune_summary(table: Any, out: str) -> str:
+    finals = [r for r in table.to_pylist() if r["final"] or r["epoch"] is None]
+    counts: dict[str, int] = {}
+    for row in finals:
+        counts[row["status"]] = counts.get(row["status"], 0) + 1
+    lines = [f"{len(finals)} trials: " + ", ".join(f"{n} {s}" for s, n in counts.items()) + f"; wrote {out}/trials.parquet, "
+             f"{out}/report.html"]
+    best_raw = None
+    try:
+        import json
+        from pathlib import Path
+
+        best_raw = json.loads(Path(out, "best", "best.json").read_text())
+    except (OSError, ValueError):
+        pass
+    if best_raw:
+        lines.append(f"best trial {best_raw['trial_id']} (epoch {best_raw['epoch']}): tuning kendall tau "
+                     f"{best_raw['tuning_kendall_tau']}, held-out test kendall tau {best_raw['test_kendall_tau']}; "
+                     f"its checkpoint: {out}/best (use --estimator-option oneshot.checkpoint={out}/best)")
+    return "\n".join(lines)
+
+
+@main.command()
 @click.option("--results", "results_path", required=True,
               help="A sweep's output (directory or object-store URI), a results Parquet file, or a NASLib "
                    "zc_*.json (published scores).")

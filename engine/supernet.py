@@ -108,11 +108,21 @@ def _truth_sample(config: SupernetConfig) -> tuple[list[str], np.ndarray, str] |
     """A fixed, seeded set of truth architectures (strings) and their values, or None."""
     if not config.truth:
         return None
+    return truth_sample(config.truth, config.space, config.metric, config.truth_archs)
+
+
+def truth_sample(truth_path: str, space: str, metric: str | None, n: int) -> tuple[list[str], np.ndarray, str]:
+    """``n`` truth architectures (seed 0; the same for the same truth) as strings, their mean value of
+    ``metric`` (default: the truth's first), and the metric's name.
+
+    Raises:
+        ValueError: no such truth or metric, or fewer than 2 architectures with a finite value.
+    """
     from .evaluate import pick_metric
     from .truth import load_truth
 
-    truth = load_truth(config.truth, config.space)
-    metric = pick_metric(truth, config.metric)
+    truth = load_truth(truth_path, space)
+    metric = pick_metric(truth, metric)
     archs = truth.column("arch").to_pylist()
     values = truth.column(metric).to_numpy(zero_copy_only=False).astype(np.float64)
     by_arch: dict[str, list[float]] = {}
@@ -121,9 +131,9 @@ def _truth_sample(config: SupernetConfig) -> tuple[list[str], np.ndarray, str] |
             by_arch.setdefault(a, []).append(v)
     names = sorted(by_arch)
     if len(names) < 2:
-        raise ValueError(f"--truth {config.truth} has fewer than 2 architectures with a finite {metric}")
+        raise ValueError(f"--truth {truth_path} has fewer than 2 architectures with a finite {metric}")
     rng = np.random.default_rng(0)
-    chosen = sorted(rng.choice(len(names), size=min(config.truth_archs, len(names)), replace=False))
+    chosen = sorted(rng.choice(len(names), size=min(n, len(names)), replace=False))
     return [names[i] for i in chosen], np.array([np.mean(by_arch[names[i]]) for i in chosen]), metric
 
 

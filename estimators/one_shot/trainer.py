@@ -86,8 +86,10 @@ class SupernetTrainer:
                 "step": self.step, "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
                 "rng": self.rng.bit_generator.state, "torch_rng": torch.get_rng_state()}
 
-    def load_state(self, state: dict[str, Any]) -> None:
-        """Continue from :meth:`state` of a trainer with the same heuristics and data.
+    def load_state(self, state: dict[str, Any], may_differ: tuple[str, ...] = ()) -> None:
+        """Continue from :meth:`state` of a trainer with the same heuristics and data, except the
+        heuristics named in ``may_differ`` (population-based training continues another trial's
+        supernet under mutated hyperparameters: this trainer's values of those keys apply from here).
 
         Raises:
             ValueError: the checkpoint was made under other settings.
@@ -96,13 +98,17 @@ class SupernetTrainer:
 
         if state.get("format") != CHECKPOINT_FORMAT:
             raise ValueError(f"not an archscore supernet checkpoint (format {state.get('format')!r})")
-        mine = {"space": self.space.name, "heuristics": self.heuristics.as_dict(), "data": self.data_spec}
-        theirs = {k: state.get(k) for k in mine}
-        if mine != theirs:
-            keys = [k for k in mine if mine[k] != theirs[k]]
+        mine = {"space": self.space.name, "data": self.data_spec,
+                **{f"heuristics.{k}": v for k, v in self.heuristics.as_dict().items() if k not in may_differ}}
+        recorded = {"space": state.get("space"), "data": state.get("data"),
+                    **{f"heuristics.{k}": v for k, v in dict(state.get("heuristics") or {}).items()}}
+        keys = [k for k in mine if mine[k] != recorded.get(k)]
+        if keys:
             raise ValueError(f"the checkpoint was trained with other settings ({', '.join(keys)})")
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
+        for group in self.optimizer.param_groups:  # the optimizer's state carries its own copies
+            group["momentum"], group["weight_decay"] = self.heuristics.momentum, self.heuristics.weight_decay
         self.epoch, self.step = int(state["epoch"]), int(state["step"])
         self.rng.bit_generator.state = state["rng"]
         torch.set_rng_state(state["torch_rng"])

@@ -1,0 +1,215 @@
+"""``archscore tune``: search files, the trials table, early stopping, errors, PBT, resume, best/."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+from click.testing import CliRunner
+
+from archscore.engine.cli import main
+from archscore.estimators.one_shot import Heuristics
+from archscore.estimators.one_shot.search import SearchSpace
+
+from tests.conftest import data_path
+
+ROOT = Path(__file__).resolve().parents[1]
+BASE = Heuristics(batch_size=64, data_portion=0.02, epochs=2)
+
+
+# -- search files: refused before anything starts, naming the key ---------------------------------
+
+@pytest.mark.parametrize("mapping, message", [
+    ({"sampling_mode": "uniform"}, "unknown heuristic 'sampling_mode'"),
+    ({"sampling": {"choice": ["uniform", "spos"]}}, "sampling"),
+    ({"lr": [0.1, 0.01]}, "a list is not a value"),
+    ({"lr": {"uniform": [0.1, 0.01]}}, "low < high"),
+    ({"lr": {"loguniform": [0, 0.1]}}, "low > 0"),
+    ({"lr": {"uniform": [0.01, 0.1], "choice": [0.1]}}, "exactly one of"),
+    ({"lr": {"normal": [0.01, 0.1]}}, "exactly one of"),
+    ({"batch_size": {"uniform": [32, 128]}}, "use randint or choice"),
+    ({"sampling": {"uniform": [0, 1]}}, "use choice"),
+    ({"momentum": {"uniform": [0.5, 1.5]}}, "momentum"),
+    ({"bn_recalibrate_batches": {"randint": [-2, 4]}}, "bn_recalibrate_batches"),
+    ({"epochs": 5}, "--epochs"),
+    ({"bn_affine": {"choice": [True, True]}}, "twice"),
+    ({"path_dropout": {"uniform": ["a", 0.1]}}, "two finite numbers"),
+])
+def test_bad_search_spaces_are_refused_naming_the_key(mapping, message):
+    with pytest.raises(ValueError, match=message):
+        SearchSpace.from_mapping(mapping, BASE)
+
+
+def test_a_search_space_parses_and_samples_into_valid_heuristics():
+    search = SearchSpace.from_yaml("sampling: {choice: [uniform, deiso]}\nlr: {loguniform: [0.01, 0.1]}\n"
+                                   "bn_recalibrate_batches: {randint: [0, 5]}\nbatch_size: 32\n"
+                                   "bn_track_running_stats: {choice: [false, 'true']}\n", BASE)
+    assert [d.key for d in search.searched] == ["sampling", "lr", "bn_recalibrate_batches", "bn_track_running_stats"]
+    assert search.constants() == {"batch_size": 32}
+    assert search.searched[3].values == (False, True)  # text converted to the key's type
+    h = search.heuristics({"sampling": "deiso", "lr": 0.05, "bn_recalibrate_batches": 4})
+    assert (h.sampling, h.lr, h.batch_size, h.data_portion) == ("deiso", 0.05, 32, 0.02)
+    assert SearchSpace.from_mapping(search.as_dict(), BASE) == search
+
+
+def _tune_args(tmp_path, search: str, *extra: str) -> list[str]:
+    (tmp_path / "search.yaml").write_text(search)
+    return ["tune", "--space", "nb201", "--data", f"fashion-mnist:{data_path('fashion-mnist')}",
+            "--truth", str(data_path("nb201", "cifar10_valid_test_3seed.csv")), "--metric", "valid_accuracy",
+            "--search", str(tmp_path / "search.yaml"), "--macro", "C=4,N=1", "--set", "batch_size=64",
+            "--set", "data_portion=0.02", "--truth-archs", "24", "--eval-batches", "1", "--eval-batch-size", "64",
+            "--gpus-per-trial", "0", *extra]
+
+
+@pytest.mark.parametrize("search, message", [
+    ("lr: {uniform: [0.1, 0.01]}\n", "low < high"),
+    ("lr: [oops\n", "not valid YAML"),
+    ("- lr\n", "must map heuristic keys"),
+    ("dynamic_channels: {choice: [false, true]}\n", "dynamic"),
+])
+def test_the_cli_refuses_bad_search_files_before_starting(tmp_path, search, message):
+    result = CliRunner().invoke(main, _tune_args(tmp_path, search, "--out", str(tmp_path / "t")))
+    assert result.exit_code == 1 and message in result.output, result.output
+    assert not (tmp_path / "t").exists()
+
+
+def test_pbt_needs_a_key_it_can_mutate(tmp_path):
+    result = CliRunner().invoke(main, _tune_args(tmp_path, "topology: {choice: [edges, nodes]}\n", "--scheduler",
+                                                 "pbt", "--out", str(tmp_path / "t")))
+    assert result.exit_code == 1 and "pbt mutates" in result.output
+
+
+# -- end to end (tiny: C=4 N=1, 2% of Fashion-MNIST, 2 epochs) ------------------------------------
+
+@pytest.mark.slow
+def test_asha_run_writes_the_table_stops_early_records_errors_and_best_loads_into_oneshot(ray_session, tmp_path):
+    from archscore.engine import SweepConfig, run_sweep
+    from archscore.engine.inputs import FromFile
+    from archscore.engine.sink import read_results
+
+    out = tmp_path / "tune"
+    # lr 1e30 diverges in its first epoch: that trial is an error row while the others go on
+    search = "lr: {choice: [1.0e+30, 0.1, 0.05, 0.01, 0.003]}\nsampling: {choice: [uniform, deiso]}\n"
+    result = CliRunner().invoke(main, _tune_args(tmp_path, search, "--num-samples", "5", "--epochs", "2",
+                                                 "--reduction-factor", "2", "--max-concurrent-trials", "1",
+                                                 "--set", "grad_clip=0", "--search-seed", "1", "--out", str(out)))
+    assert result.exit_code == 0, result.output
+    table = pq.read_table(out / "trials.parquet")
+    assert table.schema.metadata[b"archscore.version"]
+    types = {f.name: str(f.type) for f in table.schema}
+    assert (types["lr"], types["sampling"], types["bn_affine"], types["batch_size"]) == ("double", "string", "bool",
+                                                                                         "int64")
+    rows = table.to_pylist()
+    by_trial: dict = {}
+    for row in rows:
+        by_trial.setdefault(row["trial_id"], []).append(row)
+    assert len(by_trial) == 5
+    statuses = {t: r[-1]["status"] for t, r in by_trial.items()}
+    errors = [t for t, s in statuses.items() if s == "error"]
+    assert len(errors) == 1 and by_trial[errors[0]][0]["lr"] == 1e30
+    assert "diverged" in by_trial[errors[0]][0]["error"]
+    assert "stopped early" in statuses.values() and "finished" in statuses.values()
+    for t, trial_rows in by_trial.items():
+        if statuses[t] == "error":
+            continue
+        epochs = [r["epoch"] for r in trial_rows]
+        assert epochs == list(range(1, len(epochs) + 1))
+        assert len(epochs) == (2 if statuses[t] == "finished" else 1)
+        assert [r["final"] for r in trial_rows] == [False] * (len(epochs) - 1) + [True]
+        assert all(Path(r["checkpoint"], "checkpoint.pt").is_file() for r in trial_rows)
+        final = trial_rows[-1]
+        assert final["test_kendall_tau"] is not None and -1 <= final["test_kendall_tau"] <= 1
+        assert -1 <= final["tuning_kendall_tau"] <= 1 and final["train_loss"] > 0
+        assert all(r["batch_size"] == 64 and r["data_portion"] == 0.02 for r in trial_rows)
+    best = json.loads((out / "best" / "best.json").read_text())
+    assert statuses[best["trial_id"]] == "finished"
+    assert best["objective"] == max(by_trial[t][-1]["objective"] for t, s in statuses.items() if s == "finished")
+    assert "best configurations" in (out / "report.html").read_text().lower()
+
+    # the best checkpoint scores through a sweep as the oneshot estimator
+    archs = tmp_path / "archs.txt"
+    record = json.loads((out / "tune.json").read_text())
+    archs.write_text("\n".join(record["truth"]["test"][:4]) + "\n")
+    summary = run_sweep(SweepConfig(
+        space="nb201", source=FromFile(str(archs)), estimators=["oneshot"], out=str(tmp_path / "ose"),
+        macro={"C": 4, "N": 1}, data=f"fashion-mnist:{data_path('fashion-mnist')}",
+        estimator_config={"oneshot": {"checkpoint": str(out / "best"), "eval_batches": "1",
+                                       "eval_batch_size": "64"}}, gpus_per_actor=0.0, num_actors=1, progress=False))
+    assert summary.ok
+    scores = read_results(str(tmp_path / "ose")).column("score").to_pylist()
+    assert len(scores) == 4 and all(0 <= s <= 100 for s in scores)
+
+    # a rerun with other settings into the same --out is refused
+    again = CliRunner().invoke(main, _tune_args(tmp_path, search, "--num-samples", "6", "--epochs", "2",
+                                                "--out", str(out)))
+    assert again.exit_code == 1 and "other settings" in again.output
+
+
+@pytest.mark.slow
+def test_pbt_continues_a_trial_from_another_trials_weights(ray_session, tmp_path):
+    out = tmp_path / "pbt"
+    search = "lr: {choice: [0.2, 0.05, 0.001]}\n"
+    result = CliRunner().invoke(main, _tune_args(tmp_path, search, "--num-samples", "3", "--epochs", "4",
+                                                 "--scheduler", "pbt", "--perturbation-interval", "1",
+                                                 "--search-seed", "0", "--out", str(out)))
+    assert result.exit_code == 0, result.output
+    rows = pq.read_table(out / "trials.parquet").to_pylist()
+    weights = {(r["trial_id"], r["epoch"]): r["weights_sha256"] for r in rows}
+    restored = [r for r in rows if r["restored_from"]]  # PBT pauses trials too: those continue their own
+    assert [r for r in restored if not r["restored_from"].startswith(r["trial_id"])], \
+        "PBT never exploited another trial in this run"
+    for row in restored:
+        donor, epoch = row["restored_from"].split("@")
+        assert row["restored_weights"] == weights[(donor, int(epoch))]  # it started from the donor's weights
+        assert row["epoch"] == int(epoch) + 1
+
+
+@pytest.mark.slow
+def test_a_killed_tune_driver_resumes_without_redoing_finished_trials(tmp_path):
+    out = tmp_path / "tune"
+    args = [sys.executable, "-m", "archscore.engine.cli",
+            *_tune_args(tmp_path, "lr: {choice: [0.1, 0.05]}\n", "--num-samples", "2", "--epochs", "3",
+                        "--scheduler", "fifo", "--max-concurrent-trials", "1", "--cpus-per-trial", "2",
+                        "--out", str(out))]
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "RAY_AUTH_MODE": "disabled"}
+    proc = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    deadline = time.monotonic() + 240
+    first_done = None
+    while time.monotonic() < deadline and proc.poll() is None:  # one trial finished, the second has a checkpoint
+        states = _trial_states(out / "experiment")
+        done = [t for t, s in states.items() if s == "TERMINATED"]
+        second = [p for p in (out / "experiment").glob("_trial_*") if not done or done[0] not in p.name]
+        if done and any((p / "checkpoint_000000").is_dir() for p in second):
+            first_done = done[0]
+            break
+        time.sleep(0.2)
+    assert first_done, "the first trial did not finish in time"
+    first_results = next((out / "experiment").glob(f"_trial_{first_done}*/result.json")).read_bytes()
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    done = subprocess.run(args, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert next((out / "experiment").glob(f"_trial_{first_done}*/result.json")).read_bytes() == first_results
+    rows = pq.read_table(out / "trials.parquet").to_pylist()
+    assert sorted((r["trial_id"], r["epoch"]) for r in rows) == sorted(
+        (t, e) for t in {r["trial_id"] for r in rows} for e in (1, 2, 3))
+    assert {r["status"] for r in rows} == {"finished"}
+    other = [r for r in rows if r["trial_id"] != first_done]
+    assert any(r["restored_from"] == f"{r['trial_id']}@{r['epoch'] - 1}" for r in other)  # continued, not restarted
+
+
+def _trial_states(experiment: Path) -> dict[str, str]:
+    out = {}
+    for state_file in experiment.glob("experiment_state-*.json"):
+        try:
+            for entry in json.loads(state_file.read_text())["trial_data"]:
+                trial = json.loads(entry[0])
+                out[trial["trial_id"]] = trial["status"]
+        except (ValueError, KeyError, IndexError, OSError):
+            continue
+    return out
