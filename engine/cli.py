@@ -305,6 +305,7 @@ def supernet_train(space: str, data: str, epochs: int | None, macro: str | None,
 @click.option("--grace-period", type=int, default=1, help="asha: epochs before a trial can be stopped.")
 @click.option("--reduction-factor", type=float, default=3.0, help="asha/hyperband: keep 1/this at each rung.")
 @click.option("--perturbation-interval", type=int, default=2, help="pbt: epochs between exploit/explore steps.")
+@click.option("--pbt-async", is_flag=True, help="pbt: perturb each trial on its own  [default: synchronous]")
 @click.option("--truth-archs", type=int, default=100, help="Truth architectures used (tuning + test).")
 @click.option("--test-fraction", type=float, default=0.5, help="Share of them held out as the test split.")
 @click.option("--eval-batches", type=int, default=4, help="Held-out batches each subnet is scored on.")
@@ -323,7 +324,7 @@ def supernet_train(space: str, data: str, epochs: int | None, macro: str | None,
 @click.option("--out", required=True, help="Output directory (trials.parquet, best/, report.html, experiment/).")
 def tune(space: str, data: str, truth: str, metric: str | None, search_file: str, num_samples: int, epochs: int,
          scheduler: str, objective: str, grace_period: int, reduction_factor: float, perturbation_interval: int,
-         truth_archs: int, test_fraction: float, eval_batches: int, eval_batch_size: int, macro: str | None,
+         pbt_async: bool, truth_archs: int, test_fraction: float, eval_batches: int, eval_batch_size: int, macro: str | None,
          settings: tuple[str, ...], search_seed: int, gpus_per_trial: float | None, cpus_per_trial: float,
          max_concurrent_trials: int | None, address: str | None, resource_timeout: float | None, takeover: bool,
          out: str) -> None:
@@ -345,7 +346,7 @@ def tune(space: str, data: str, truth: str, metric: str | None, search_file: str
                             macro=_parse_pairs(macro, "--macro"), epochs=epochs, num_samples=num_samples,
                             scheduler=scheduler, objective=objective, grace_period=grace_period,
                             reduction_factor=reduction_factor, perturbation_interval=perturbation_interval,
-                            truth_archs=truth_archs, test_fraction=test_fraction, eval_batches=eval_batches,
+                            pbt_synch=not pbt_async, truth_archs=truth_archs, test_fraction=test_fraction, eval_batches=eval_batches,
                             eval_batch_size=eval_batch_size, search_seed=search_seed, gpus_per_trial=gpus_per_trial,
                             cpus_per_trial=cpus_per_trial, max_concurrent_trials=max_concurrent_trials,
                             address=address, resource_timeout_s=resource_timeout, takeover=takeover)

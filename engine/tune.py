@@ -72,6 +72,9 @@ class TuneConfig:
     grace_period: int = 1
     reduction_factor: float = 3.0
     perturbation_interval: int = 2
+    #: pbt: exploit and explore once every trial reached the interval (Jaderberg et al.'s synchronous
+    #: variant, appendix A.1): reproducible with few trials on few workers. False: each trial on its own
+    pbt_synch: bool = True
     truth_archs: int = 100
     test_fraction: float = 0.5
     eval_batches: int = 4
@@ -113,7 +116,7 @@ def prepare(config: TuneConfig) -> _Prepared:
     base = replace(config.base, epochs=config.epochs)
     search = SearchSpace.from_mapping(config.search, base)
     if config.scheduler == "pbt":
-        mutable = [d.key for d in search.searched if d.key in MUTABLE_KEYS]
+        mutable = [d.key for d in search.searched if d.key in MUTABLE_KEYS and d.kind != "grid"]
         if not mutable:
             raise ValueError("pbt mutates hyperparameters of running trials; the search space has none it can "
                              f"mutate (searchable by pbt: {', '.join(MUTABLE_KEYS)})")
@@ -135,6 +138,7 @@ def prepare(config: TuneConfig) -> _Prepared:
               "search": search.as_dict(), "epochs": config.epochs, "num_samples": config.num_samples,
               "scheduler": config.scheduler, "objective": config.objective, "grace_period": config.grace_period,
               "reduction_factor": config.reduction_factor, "perturbation_interval": config.perturbation_interval,
+              "pbt_synch": config.pbt_synch,
               "search_seed": config.search_seed, "eval_batches": config.eval_batches,
               "eval_batch_size": config.eval_batch_size,
               "truth": {"source": config.truth, "metric": metric, "tuning": tuning[0], "test": test[0]}}
@@ -226,6 +230,8 @@ def _param_space(search: SearchSpace) -> dict[str, Any]:
     def domain(d: Any) -> Any:
         if d.kind == "choice":
             return tune.choice(list(d.values))
+        if d.kind == "grid":
+            return tune.grid_search(list(d.values))
         return {"uniform": tune.uniform, "loguniform": tune.loguniform, "randint": tune.randint}[d.kind](*d.values)
 
     return {d.key: domain(d) for d in search.searched}
@@ -246,7 +252,9 @@ def _tune_config(config: TuneConfig, search: SearchSpace) -> Any:
     elif config.scheduler == "pbt":
         space = _param_space(search)
         scheduler = PopulationBasedTraining(time_attr="epoch", perturbation_interval=config.perturbation_interval,
-                                            hyperparam_mutations={k: v for k, v in space.items() if k in MUTABLE_KEYS})
+                                            hyperparam_mutations={d.key: space[d.key] for d in search.searched
+                                                                  if d.key in MUTABLE_KEYS and d.kind != "grid"},
+                                            synch=config.pbt_synch)
     else:
         scheduler = FIFOScheduler()
     return tune.TuneConfig(metric="objective", mode="max", scheduler=scheduler, num_samples=config.num_samples,

@@ -38,7 +38,7 @@ Trials = dict[str, list[dict[str, Any]]]
 
 
 def searched(record: dict[str, Any]) -> dict[str, str]:
-    """Searched key -> its distribution (choice, uniform, loguniform, randint); constants are not searched."""
+    """Searched key -> its distribution (choice, grid, uniform, loguniform, randint); constants are not."""
     return {k: next(iter(v)) for k, v in (record.get("search") or {}).items() if isinstance(v, dict) and len(v) == 1}
 
 
@@ -156,7 +156,7 @@ def importance(rows: list[dict[str, Any]], keys: dict[str, str], n_boot: int = N
     out = []
     for key, dist in keys.items():
         values = [r.get(key) for r in rows]
-        numeric = dist != "choice" and all(math.isfinite(_num(v)) for v in values)
+        numeric = dist not in ("choice", "grid") and all(math.isfinite(_num(v)) for v in values)
         g = groups_of(values, numeric)
         frac = float(variance_fraction(g, y)[0])
         item = {"key": key, "numeric": numeric, "n": len(y), "fraction": frac,

@@ -8,7 +8,10 @@ The YAML (or mapping) form, as ``archscore tune --search FILE`` reads it::
     path_dropout: {uniform: [0.0, 0.3]}
     bn_recalibrate_batches: {randint: [0, 9]}     # Tune's convention: the upper end is excluded
     batch_size: 64                                # a constant
+    seed: {grid: [0, 1, 2]}                       # every value, in every sample (Tune's grid_search)
 
+A ``grid`` key multiplies the trials: ``--num-samples N`` draws N configurations for each grid
+value (each grid combination), as in Tune.
 Keys not named keep the base heuristics (the defaults, or ``--set``). ``epochs`` is the run's
 ``--epochs`` (the scheduler's time axis), so it is refused here. Every value a distribution can
 produce is checked against :class:`~.heuristics.Heuristics` (both ends of a range, every choice)
@@ -23,7 +26,7 @@ from typing import Any, Mapping
 
 from .heuristics import Heuristics
 
-DISTRIBUTIONS = ("choice", "uniform", "loguniform", "randint")
+DISTRIBUTIONS = ("choice", "grid", "uniform", "loguniform", "randint")
 #: keys population-based training may change while a trial continues from another trial's checkpoint:
 #: they leave the supernet's parameters, buffers and data split as they are
 MUTABLE_KEYS = ("lr", "momentum", "weight_decay", "grad_clip", "sampling", "archs_per_step", "path_dropout")
@@ -76,6 +79,11 @@ class SearchSpace:
     def searched(self) -> tuple[Dimension, ...]:
         return tuple(d for d in self.dimensions if d.kind != "constant")
 
+    @property
+    def grid_size(self) -> int:
+        """Configurations per sample: the product of the grid keys' lengths (1 without grids)."""
+        return int(math.prod(len(d.values) for d in self.dimensions if d.kind == "grid"))
+
     def constants(self) -> dict[str, Any]:
         return {d.key: d.values[0] for d in self.dimensions if d.kind == "constant"}
 
@@ -106,12 +114,12 @@ def _dimension(key: str, kind_of_key: str, spec: Any, base: Heuristics) -> Dimen
         raise ValueError(f"search space {key}: give a constant or exactly one of {', '.join(DISTRIBUTIONS)} "
                          f"(got {dict(spec)!r})")
     kind, args = next(iter(spec.items()))
-    if kind == "choice":
+    if kind in ("choice", "grid"):
         if not isinstance(args, (list, tuple)) or not args:
-            raise ValueError(f"search space {key}: choice takes a non-empty list of values")
+            raise ValueError(f"search space {key}: {kind} takes a non-empty list of values")
         values = tuple(check(v) for v in args)
         if len(set(values)) != len(values):
-            raise ValueError(f"search space {key}: choice lists a value twice ({list(values)})")
+            raise ValueError(f"search space {key}: {kind} lists a value twice ({list(values)})")
         return Dimension(key, kind, values)
     numeric = kind_of_key.startswith(("int", "float"))
     if not numeric:

@@ -1,0 +1,108 @@
+"""Does searching supernet heuristics with Ray Tune beat the defaults on held-out architectures?
+
+At the one-shot benchmark's fidelity (NB201 cells at C=8, N=1, Fashion-MNIST, 10% of the training
+images, batch 64, 10 supernet epochs; truth: ``bench/results/oneshot_truth.parquet``, the
+``cpu-low`` stand-alone valid accuracy of 150 cells), through ``archscore.engine.tune``:
+
+1. ``--trials`` trials with ASHA over the heuristics the one-shot benchmark found to matter
+   (sampling, BN statistics, per-op BN) and the learning rate. FairNAS is left out: its steps cost
+   five times a uniform step here (41 vs 8 s per epoch), too slow for this budget.
+2. The default heuristics with 3 seeds (FIFO), on the same tuning/test split: the seed-to-seed
+   spread of a supernet.
+
+Prints the machine, each run's wall time, trials finished vs stopped early, the default's
+held-out Kendall tau per seed and the best trial's, and whether the margin exceeds the spread.
+The two trials tables are copied to ``bench/results/tune_*.parquet`` (committed; this command
+regenerates them).
+
+    python -m bench.tune --fmnist ../shared/data/fashion-mnist [--trials 16 --epochs 10 --work runs/bench-tune]
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import shutil
+import time
+from pathlib import Path
+
+import numpy as np
+import pyarrow.parquet as pq
+
+from archscore.engine.tune import TuneConfig, run_tune
+from archscore.estimators.one_shot import Heuristics
+from bench.stream import machine
+
+RESULTS = Path(__file__).parent / "results"
+SEARCH = {
+    "sampling": {"choice": ["uniform", "deiso"]},
+    "bn_track_running_stats": {"choice": [False, True]},
+    "wsbn": {"choice": [False, True]},
+    "lr": {"loguniform": [0.01, 0.1]},
+}
+
+
+def finals(table) -> list[dict]:
+    return [r for r in table.to_pylist() if r["final"]]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--fmnist", required=True)
+    ap.add_argument("--truth", default=str(RESULTS / "oneshot_truth.parquet"))
+    ap.add_argument("--trials", type=int, default=16)
+    ap.add_argument("--epochs", type=int, default=10)
+    ap.add_argument("--portion", type=float, default=0.1)
+    ap.add_argument("--work", default="runs/bench-tune")
+    args = ap.parse_args()
+    logging.basicConfig(level=logging.WARNING)
+    work = Path(args.work)
+    common = dict(space="nb201", data=f"fashion-mnist:{args.fmnist}", truth=args.truth, metric="valid_accuracy",
+                  base=Heuristics(batch_size=64, data_portion=args.portion), macro={"C": 8, "N": 1},
+                  epochs=args.epochs, truth_archs=150, test_fraction=0.5, eval_batches=4, eval_batch_size=256,
+                  gpus_per_trial=0.0)
+    print(f"machine: {machine()}")
+    print(f"NB201 C=8 N=1, Fashion-MNIST {args.portion:.0%}, {args.epochs} supernet epochs, batch 64; truth "
+          f"{args.truth} (valid_accuracy), 150 archs split 75 tuning / 75 held-out test\n")
+
+    start = time.perf_counter()
+    tuned = run_tune(TuneConfig(out=str(work / "asha"), search=SEARCH, num_samples=args.trials, scheduler="asha",
+                                **common))
+    tuned_s = time.perf_counter() - start
+    start = time.perf_counter()
+    default = run_tune(TuneConfig(out=str(work / "default-seeds"), search={"seed": {"grid": [0, 1, 2]}},
+                                  num_samples=1, scheduler="fifo", **common))
+    default_s = time.perf_counter() - start
+    RESULTS.mkdir(exist_ok=True)
+    shutil.copy(work / "asha" / "trials.parquet", RESULTS / "tune_asha_trials.parquet")
+    shutil.copy(work / "default-seeds" / "trials.parquet", RESULTS / "tune_default_seeds.parquet")
+
+    rows = finals(tuned)
+    status = {s: sum(r["status"] == s for r in rows) for s in ("finished", "stopped early", "error")}
+    seeds = finals(default)
+    import json
+
+    best = json.loads((work / "asha" / "best" / "best.json").read_text())
+    default_test = np.array([r["test_kendall_tau"] for r in seeds])
+    spread = float(default_test.max() - default_test.min())
+    margin = best["test_kendall_tau"] - float(default_test.mean())
+    print(f"ASHA: {len(rows)} trials ({status['finished']} finished, {status['stopped early']} stopped early, "
+          f"{status['error']} errors) in {tuned_s:.0f} s; default x 3 seeds (FIFO) in {default_s:.0f} s\n")
+    print("| run | heuristics | tuning tau | held-out test tau |")
+    print("| --- | --- | --- | --- |")
+    for r in sorted(seeds, key=lambda r: r["seed"]):
+        print(f"| default, seed {r['seed']} | defaults | {r['tuning_kendall_tau']:.3f} | {r['test_kendall_tau']:.3f} |")
+    searched = ", ".join(f"{k}={best[k]:.3g}" if isinstance(best[k], float) else f"{k}={best[k]}" for k in SEARCH)
+    print(f"| best ASHA trial {best['trial_id']} | {searched} | {best['tuning_kendall_tau']:.3f} | "
+          f"{best['test_kendall_tau']:.3f} |")
+    for r in sorted(rows, key=lambda r: -(r["objective"] or -9)):
+        if r["trial_id"] != best["trial_id"] and r["status"] == "finished":
+            cfg = ", ".join(f"{k}={r[k]:.3g}" if isinstance(r[k], float) else f"{k}={r[k]}" for k in SEARCH)
+            print(f"| other finished trial {r['trial_id']} | {cfg} | {r['tuning_kendall_tau']:.3f} | "
+                  f"{r['test_kendall_tau']:.3f} |")
+    print(f"\ndefault held-out tau: mean {default_test.mean():.3f}, seed-to-seed range {spread:.3f} "
+          f"(sd {default_test.std(ddof=1):.3f}); best trial minus default mean: {margin:+.3f} -> goal "
+          f"{'met' if margin > spread else 'NOT met'} (margin > range)")
+
+
+if __name__ == "__main__":
+    main()
