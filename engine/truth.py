@@ -110,7 +110,7 @@ def load_truth(path: str | Path, space: str = "nb201", arch_column: str | None =
     if path.suffix.lower() == ".json":
         return load_naslib(path)[0]
     table = _read_any(path)
-    if {"arch", "estimator", "score", "status", "seed"} <= set(table.column_names):  # a part of a results location
+    if {"space", "arch", "estimator", "score", "status", "seed"} <= set(table.column_names):  # a results part
         return truth_from_results(table, metrics)
     sp = get_space(space)
     layout: dict[str, str] | None = None

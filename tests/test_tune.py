@@ -213,3 +213,28 @@ def _trial_states(experiment: Path) -> dict[str, str]:
         except (ValueError, KeyError, IndexError, OSError):
             continue
     return out
+
+
+def test_trials_that_cannot_fit_fail_at_once_naming_the_cluster(ray_session, tmp_path):
+    args = _tune_args(tmp_path, "lr: {choice: [0.1, 0.05]}\n", "--out", str(tmp_path / "t"))
+    args[args.index("--gpus-per-trial") + 1] = "4"
+    start = time.monotonic()
+    result = CliRunner().invoke(main, [*args, "--resource-timeout", "0"])
+    assert result.exit_code == 1 and "GPU" in result.output, result.output
+    assert time.monotonic() - start < 30
+    assert not (tmp_path / "t" / "experiment").exists()
+
+
+def test_a_results_part_file_loads_as_truth(tmp_path):
+    import pyarrow as pa
+
+    from archscore.engine.truth import load_truth
+
+    arch = "|nor_conv_3x3~0|+|skip_connect~0|none~1|+|avg_pool_3x3~0|nor_conv_1x1~1|skip_connect~2|"
+    other = "|none~0|+|skip_connect~0|none~1|+|avg_pool_3x3~0|nor_conv_1x1~1|skip_connect~2|"
+    rows = [{"space": "nb201", "arch": a, "estimator": "valid_accuracy", "seed": s, "score": v, "status": "ok"}
+            for a, s, v in ((arch, 0, 80.0), (arch, 1, 82.0), (other, 0, 40.0))]
+    pq.write_table(pa.Table.from_pylist(rows), tmp_path / "part.parquet")
+    truth = load_truth(tmp_path / "part.parquet", "nb201")
+    values = dict(zip(truth.column("arch").to_pylist(), truth.column("valid_accuracy").to_pylist()))
+    assert values == {arch: 81.0, other: 40.0}  # each architecture's mean over seeds
