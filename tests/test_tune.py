@@ -54,6 +54,9 @@ def test_a_search_space_parses_and_samples_into_valid_heuristics():
     h = search.heuristics({"sampling": "deiso", "lr": 0.05, "bn_recalibrate_batches": 4})
     assert (h.sampling, h.lr, h.batch_size, h.data_portion) == ("deiso", 0.05, 32, 0.02)
     assert SearchSpace.from_mapping(search.as_dict(), BASE) == search
+    # PyYAML reads 1e-3 (no dot) as text: numeric text is a number in ranges and choices alike
+    yaml_quirk = SearchSpace.from_yaml("lr: {loguniform: [1e-3, 1e-1]}\nweight_decay: {choice: [1e-4, 5e-4]}\n", BASE)
+    assert yaml_quirk.dimensions[0].values == (0.001, 0.1) and yaml_quirk.dimensions[1].values == (0.0001, 0.0005)
 
 
 def _tune_args(tmp_path, search: str, *extra: str) -> list[str]:

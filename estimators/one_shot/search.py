@@ -125,10 +125,10 @@ def _dimension(key: str, kind_of_key: str, spec: Any, base: Heuristics) -> Dimen
     if not numeric:
         raise ValueError(f"search space {key}: {kind} needs a numeric heuristic; {key} is "
                          f"{kind_of_key.split(' ')[0]}, use choice")
-    if (not isinstance(args, (list, tuple)) or len(args) != 2
-            or not all(isinstance(a, (int, float)) and not isinstance(a, bool) and math.isfinite(a) for a in args)):
+    bounds = [_number(a) for a in args] if isinstance(args, (list, tuple)) and len(args) == 2 else [None]
+    if not all(b is not None and math.isfinite(b) for b in bounds):
         raise ValueError(f"search space {key}: {kind} takes [low, high], two finite numbers (got {args!r})")
-    low, high = args
+    low, high = bounds
     if not low < high:
         raise ValueError(f"search space {key}: {kind} needs low < high (got [{low}, {high}])")
     if kind == "randint":
@@ -143,3 +143,15 @@ def _dimension(key: str, kind_of_key: str, spec: Any, base: Heuristics) -> Dimen
         raise ValueError(f"search space {key}: loguniform needs low > 0 (got {low})")
     check(low), check(high)
     return Dimension(key, kind, (float(low), float(high)))
+
+
+def _number(value: Any) -> float | int | None:
+    """A YAML bound as a number: PyYAML reads ``1e-3`` (no dot) as text, so numeric text counts."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        return value
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
