@@ -26,7 +26,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-import pyarrow.parquet as pq
 
 from archscore.engine.tune import TuneConfig, run_tune
 from archscore.estimators.one_shot import Heuristics

@@ -337,7 +337,8 @@ def tune(space: str, data: str, truth: str, metric: str | None, search_file: str
         import yaml
 
         try:
-            search = yaml.safe_load(open(search_file).read())
+            with open(search_file) as fh:
+                search = yaml.safe_load(fh)
         except yaml.YAMLError as exc:
             raise ValueError(f"--search {search_file} is not valid YAML: {exc}") from None
         config = TuneConfig(space=space, data=data, truth=truth, out=out, search={} if search is None else search,
@@ -360,6 +361,8 @@ def tune(space: str, data: str, truth: str, metric: str | None, search_file: str
     except (KeyError, ValueError) as exc:
         raise click.ClickException(str(exc.args[0] if isinstance(exc, KeyError) else exc)) from None
     click.echo(_tune_summary(table, out))
+    if set(table.column("status").to_pylist()) == {"error"}:
+        sys.exit(3)  # as a sweep whose every row failed
 
 
 def _tune_summary(table: Any, out: str) -> str:
@@ -367,8 +370,8 @@ def _tune_summary(table: Any, out: str) -> str:
     counts: dict[str, int] = {}
     for row in finals:
         counts[row["status"]] = counts.get(row["status"], 0) + 1
-    lines = [f"{len(finals)} trials: " + ", ".join(f"{n} {s}" for s, n in counts.items()) + f"; wrote {out}/trials.parquet, "
-             f"{out}/report.html"]
+    lines = [f"{len(finals)} trials: " + ", ".join(f"{n} {s}" for s, n in counts.items())
+             + f"; wrote {out}/trials.parquet, {out}/report.html"]
     best_raw = None
     try:
         import json
@@ -378,9 +381,13 @@ def _tune_summary(table: Any, out: str) -> str:
     except (OSError, ValueError):
         pass
     if best_raw:
+        def fmt(v: Any) -> str:
+            return "n/a" if v is None else f"{v:.3f}"
+
         lines.append(f"best trial {best_raw['trial_id']} (epoch {best_raw['epoch']}): tuning kendall tau "
-                     f"{best_raw['tuning_kendall_tau']}, held-out test kendall tau {best_raw['test_kendall_tau']}; "
-                     f"its checkpoint: {out}/best (use --estimator-option oneshot.checkpoint={out}/best)")
+                     f"{fmt(best_raw['tuning_kendall_tau'])}, held-out test kendall tau "
+                     f"{fmt(best_raw['test_kendall_tau'])}; use it with --estimator-option "
+                     f"oneshot.checkpoint={out}/best")
     return "\n".join(lines)
 
 

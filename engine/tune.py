@@ -22,9 +22,7 @@ from __future__ import annotations
 import json
 import logging
 import os
-import shutil
 import tempfile
-import threading
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -113,6 +111,11 @@ def prepare(config: TuneConfig) -> _Prepared:
         raise ValueError("--grace-period and --perturbation-interval must be >= 1, --reduction-factor > 1")
     if config.cpus_per_trial <= 0 or (config.gpus_per_trial or 0) < 0:
         raise ValueError("--cpus-per-trial must be > 0 and --gpus-per-trial >= 0")
+    if config.max_concurrent_trials is not None and config.max_concurrent_trials < 1:
+        raise ValueError(f"--max-concurrent-trials must be >= 1 (got {config.max_concurrent_trials})")
+    if "://" in config.out:
+        raise ValueError("archscore tune writes --out through Ray Tune's local storage: give a directory on a "
+                         "filesystem every node sees (local for one machine, NFS for a cluster), not a URI")
     base = replace(config.base, epochs=config.epochs)
     search = SearchSpace.from_mapping(config.search, base)
     if config.scheduler == "pbt":
@@ -121,10 +124,11 @@ def prepare(config: TuneConfig) -> _Prepared:
             raise ValueError("pbt mutates hyperparameters of running trials; the search space has none it can "
                              f"mutate (searchable by pbt: {', '.join(MUTABLE_KEYS)})")
     macro = space.macro(**config.macro)
+    space.supernet(macro.with_overrides(base.macro_overrides()), **base.module_options())
     dynamic = [d for d in search.dimensions if d.key == "dynamic_channels" and True in d.values]
     if base.dynamic_channels or dynamic:
         space.supernet(macro, dynamic_channels=True)  # raises where the space has no varying channels
-    data = _check_data(config.data, macro)
+    data = _check_data(config.data, macro, _portions(search))
     names, values, metric = truth_sample(config.truth, config.space, config.metric, config.truth_archs)
     order = np.random.default_rng(1).permutation(len(names))
     n_test = int(round(config.test_fraction * len(names)))
@@ -145,8 +149,18 @@ def prepare(config: TuneConfig) -> _Prepared:
     return _Prepared(search, record, tuning, test)
 
 
-def _check_data(spec: str, macro: Any) -> str:
-    from archscore.estimators.training import to_tensor
+def _portions(search: SearchSpace) -> list[float]:
+    """The smallest data portion a trial can get (and the base's): each must leave non-empty splits."""
+    portions = [search.base.data_portion]
+    for d in search.dimensions:
+        if d.key == "data_portion":
+            portions.append(min(d.values))
+    return portions
+
+
+def _check_data(spec: str, macro: Any, portions: list[float]) -> str:
+    from archscore.estimators.one_shot.scoring import VALID_FRACTION
+    from archscore.estimators.training import split, to_tensor
 
     from .data import DataSpec, load_images
     from .scoring import input_shape_of
@@ -156,17 +170,21 @@ def _check_data(spec: str, macro: Any) -> str:
     try:  # the whole source loads and fits the network: fail before anything starts
         images = load_images(DataSpec.parse(data), getattr(macro, "num_classes", 10), shape)
         to_tensor(images.test_x[:1], images, shape)
+        for portion in portions:
+            split(images, portion, VALID_FRACTION, seed=0)
     except ValueError as exc:
         raise ValueError(f"data source {data}: {exc}") from None
     return data
 
 
-def run_tune(config: TuneConfig, should_stop: threading.Event | None = None) -> pa.Table:
+def run_tune(config: TuneConfig) -> pa.Table:
     """Run (or continue) the search; returns the trials table. See the module docstring.
+
+    Ctrl-C is Tune's: the first stops the experiment after saving its state, the second at once.
 
     Raises:
         ValueError: a bad setting (nothing started), or OUT holds a search with other settings.
-        RunError: resources; SweepInterrupted when stopped (rerun the same command to resume).
+        RunError: resources, Tune's own failure; SweepInterrupted when stopped (rerun to resume).
     """
     prepared = prepare(config)
     store = Store(config.out)
@@ -190,6 +208,7 @@ def _run(config: TuneConfig, prepared: _Prepared, store: Store, embedded: bool) 
     store.makedirs()
     # Tune saves the experiment's state every few seconds: a killed driver's rerun then redoes at
     # most that much (its trials continue from their own checkpoints)
+    previous_period = os.environ.get("TUNE_GLOBAL_CHECKPOINT_S")
     os.environ.setdefault("TUNE_GLOBAL_CHECKPOINT_S", "2")
     lease = Lease(store, takeover=config.takeover).acquire()
     try:
@@ -209,7 +228,10 @@ def _run(config: TuneConfig, prepared: _Prepared, store: Store, embedded: bool) 
                                run_config=tune.RunConfig(name=EXPERIMENT, storage_path=store.root,
                                                          checkpoint_config=tune.CheckpointConfig(num_to_keep=None),
                                                          verbose=1))
-        grid = tuner.fit()
+        try:
+            grid = tuner.fit()
+        except tune.TuneError as exc:
+            raise RunError(f"Ray Tune failed: {exc}") from exc
         lease.check()
         from .tune_results import trials_table, write_outputs
 
@@ -221,6 +243,8 @@ def _run(config: TuneConfig, prepared: _Prepared, store: Store, embedded: bool) 
                                    "where each stands; rerun the same command to resume")
         return table
     finally:
+        if previous_period is None:
+            os.environ.pop("TUNE_GLOBAL_CHECKPOINT_S", None)
         lease.release()
 
 
@@ -250,16 +274,51 @@ def _tune_config(config: TuneConfig, search: SearchSpace) -> Any:
         scheduler = HyperBandScheduler(time_attr="epoch", max_t=config.epochs,
                                        reduction_factor=config.reduction_factor)
     elif config.scheduler == "pbt":
-        space = _param_space(search)
         scheduler = PopulationBasedTraining(time_attr="epoch", perturbation_interval=config.perturbation_interval,
-                                            hyperparam_mutations={d.key: space[d.key] for d in search.searched
-                                                                  if d.key in MUTABLE_KEYS and d.kind != "grid"},
-                                            synch=config.pbt_synch)
+                                            hyperparam_mutations=pbt_mutations(search),
+                                            custom_explore_fn=KeepInSearchSpace(search), synch=config.pbt_synch)
     else:
         scheduler = FIFOScheduler()
+    # max_concurrent_trials of TuneConfig applies to Searchers only; the variant generator limits itself
     return tune.TuneConfig(metric="objective", mode="max", scheduler=scheduler, num_samples=config.num_samples,
-                           max_concurrent_trials=config.max_concurrent_trials,
-                           search_alg=BasicVariantGenerator(random_state=config.search_seed))
+                           search_alg=BasicVariantGenerator(random_state=config.search_seed,
+                                                            max_concurrent=config.max_concurrent_trials or 0))
+
+
+def pbt_mutations(search: SearchSpace) -> dict[str, Any]:
+    """What PBT may resample or perturb: choices as lists (PBT then shifts to a neighbouring value;
+    a text value is never multiplied), ranges as Tune domains (perturbed x0.8 / x1.2, then kept in
+    range by :class:`KeepInSearchSpace`). Grid keys and keys that shape the supernet are not mutated."""
+    from ray import tune
+
+    out: dict[str, Any] = {}
+    for d in search.searched:
+        if d.key not in MUTABLE_KEYS or d.kind == "grid":
+            continue
+        if d.kind == "choice":
+            out[d.key] = list(d.values)
+        else:
+            out[d.key] = {"uniform": tune.uniform, "loguniform": tune.loguniform, "randint": tune.randint}[d.kind](
+                *d.values)
+    return out
+
+
+class KeepInSearchSpace:
+    """PBT's explore step, after its perturbation: clip each range key back into its range (an
+    integer key to an integer), so a perturbed config is always one the search space allows."""
+
+    def __init__(self, search: SearchSpace) -> None:
+        self.ranges = {d.key: (d.kind, d.values) for d in search.searched
+                       if d.kind in ("uniform", "loguniform", "randint")}
+
+    def __call__(self, config: dict[str, Any]) -> dict[str, Any]:
+        for key, (kind, (low, high)) in self.ranges.items():
+            if key in config:
+                if kind == "randint":
+                    config[key] = int(min(max(round(config[key]), low), high - 1))
+                else:
+                    config[key] = float(min(max(config[key], low), high))
+        return config
 
 
 def _trial(config: dict[str, Any], setup: dict[str, Any]) -> None:

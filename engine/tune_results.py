@@ -1,8 +1,14 @@
 """The outputs of ``archscore tune``: the trials table, held-out test scores, ``best/`` and the report.
 
 Everything here is built from what Tune persisted (each trial's ``result.json`` and checkpoint
-directories) and the trials' statuses, so an interrupted and resumed experiment gives the same
-table as an uninterrupted one.
+directories) and the trials' statuses, so every epoch a trial reported before an interruption is
+in the table after the resume. (Tune persists its search algorithm's state but not its
+scheduler's: after a resume, ASHA's rungs and PBT's bookkeeping start from the trials' new
+reports, so an interrupted ASHA run may stop or keep other trials than an uninterrupted one.)
+
+A trial's rows are its lineage: one row per epoch, the last report of each epoch. A trial that
+continued from an earlier checkpoint (its own after a restore, or a PBT donor's) replaces what it
+had reported for those epochs; ``restored_from`` names where each continuation began.
 """
 from __future__ import annotations
 
@@ -17,10 +23,12 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import ray
+from ray.exceptions import RayError
 
 from archscore.estimators.one_shot import Heuristics
 from archscore.estimators.one_shot.search import MUTABLE_KEYS, SearchSpace
 
+from .errors import RunError
 from .sink import Store
 from .tune import CHECKPOINT_FILE, EXPERIMENT, _Prepared, _ranking, _trainer
 
@@ -32,6 +40,8 @@ REPORT_FILE = "report.html"
 METRICS = ("train_loss", "train_accuracy", "current_lr", "seconds", "score_seconds", "tuning_kendall_tau",
            "tuning_sparse_kendall_tau", "tuning_p_at_top_5pct", "objective", "time_total_s")
 TEST_METRICS = ("test_kendall_tau", "test_sparse_kendall_tau", "test_p_at_top_5pct")
+#: trials whose last checkpoint is scored on the held-out test split
+TESTED = ("finished", "stopped early")
 #: a trial's status in the table
 STATUSES = ("finished", "stopped early", "error", "running", "pending")
 
@@ -54,7 +64,7 @@ def schema() -> pa.Schema:
     return pa.schema([pa.field("trial_id", pa.string()), pa.field("epoch", pa.int64()),
                       pa.field("status", pa.string()), pa.field("error", pa.string()), *heuristic_fields,
                       *[pa.field(m, pa.float64()) for m in METRICS], *[pa.field(m, pa.float64()) for m in TEST_METRICS],
-                      pa.field("final", pa.bool_()), pa.field("checkpoint", pa.string()),
+                      pa.field("test_error", pa.string()), pa.field("final", pa.bool_()), pa.field("checkpoint", pa.string()),
                       pa.field("restored_from", pa.string()), pa.field("restored_weights", pa.string()),
                       pa.field("weights_sha256", pa.string())])
 
@@ -63,14 +73,16 @@ def trials_table(grid: Any, prepared: _Prepared, cpus: float, gpus: float) -> tu
     """One row per (trial, epoch) and the best trial's final row (None if no trial has a checkpoint)."""
     store_root = os.path.dirname(grid.experiment_path.rstrip("/"))
     store = Store(store_root if "://" not in grid.experiment_path else grid.experiment_path.rsplit("/", 1)[0])
-    statuses = _statuses(grid)
+    trials = _trials(grid)
     epochs = prepared.record["epochs"]
     rows: list[dict[str, Any]] = []
     for result in grid:
-        trial_rel = f"{EXPERIMENT}/{os.path.basename(result.path.rstrip('/'))}"
+        trial_dir = os.path.basename(result.path.rstrip("/"))
+        trial_rel = f"{EXPERIMENT}/{trial_dir}"
         reports = _reports(store, trial_rel)
-        trial_id = reports[-1]["trial_id"] if reports else _trial_id_of(result)
-        status = statuses.get(trial_id, "pending")
+        if trial_dir not in trials:
+            raise RunError(f"Tune returned a result for {trial_dir}, a trial its experiment does not list")
+        trial_id, status = trials[trial_dir]
         error = _error_message(result.error) if result.error is not None else None
         if error is not None:
             status = "error"
@@ -84,19 +96,24 @@ def trials_table(grid: Any, prepared: _Prepared, cpus: float, gpus: float) -> tu
             path = store.path(trial_rel, checkpoint) if checkpoint else None
             rows.append(_row(prepared.search, trial_id, report["epoch"], status, error, report.get("config") or {},
                              report, path, i == len(reports) - 1))
-    _add_test_scores(rows, prepared, cpus, gpus)
+    _add_test_scores(rows, prepared, cpus, gpus, _previous_test_scores(store))
     table = pa.Table.from_pylist(rows, schema=schema())
     return table, _best(rows)
 
 
-def _statuses(grid: Any) -> dict[str, str]:
-    """trial id -> terminated / error / running / pending, from the experiment's trials."""
+def _trials(grid: Any) -> dict[str, tuple[str, str]]:
+    """trial directory name -> (trial id, terminated / error / running / pending).
+
+    Raises:
+        RunError: this Ray version's result grid does not expose its trials (statuses would be guesses).
+    """
     analysis = getattr(grid, "_experiment_analysis", None)
-    out = {}
-    for trial in getattr(analysis, "trials", None) or []:
-        out[trial.trial_id] = {"TERMINATED": "terminated", "ERROR": "error", "PENDING": "pending"}.get(
-            trial.status, "running")
-    return out
+    trials = getattr(analysis, "trials", None)
+    if trials is None:
+        raise RunError("this Ray version's ResultGrid does not expose its trials' statuses "
+                       "(ResultGrid._experiment_analysis.trials); archscore tune needs them for trials.parquet")
+    status = {"TERMINATED": "terminated", "ERROR": "error", "PENDING": "pending"}
+    return {os.path.basename(t.path.rstrip("/")): (t.trial_id, status.get(t.status, "running")) for t in trials}
 
 
 def _reports(store: Store, trial_rel: str) -> list[dict[str, Any]]:
@@ -105,19 +122,17 @@ def _reports(store: Store, trial_rel: str) -> list[dict[str, Any]]:
     if not raw:
         return []
     by_epoch: dict[int, dict[str, Any]] = {}
-    for line in raw.decode().splitlines():
+    for number, line in enumerate(raw.decode(errors="replace").splitlines(), 1):
         if line.strip():
-            report = json.loads(line)
+            try:
+                report = json.loads(line)
+            except ValueError:  # a line half-written when the driver was killed; Tune appends after it
+                log.warning("%s/result.json line %d is not whole JSON; it is skipped", trial_rel, number)
+                continue
             if "epoch" in report:
                 by_epoch.pop(int(report["epoch"]), None)  # re-insert: the order is the last report's
                 by_epoch[int(report["epoch"])] = report
     return sorted(by_epoch.values(), key=lambda r: r["epoch"])
-
-
-def _trial_id_of(result: Any) -> str:
-    name = os.path.basename(result.path.rstrip("/"))
-    parts = name.split("_")
-    return "_".join(parts[2:4]) if len(parts) > 3 else name
 
 
 def _error_message(error: Any) -> str:
@@ -132,7 +147,7 @@ def _row(search: SearchSpace, trial_id: str, epoch: int | None, status: str, err
     except ValueError:  # the sampled combination itself was invalid: the trial's error says so
         heuristics = {**search.base.as_dict(), **{k: v for k, v in config.items()}}
     row = {"trial_id": trial_id, "epoch": epoch, "status": status, "error": error, **heuristics,
-           **{m: _float(report.get(m)) for m in METRICS}, **{m: None for m in TEST_METRICS},
+           **{m: _float(report.get(m)) for m in METRICS}, **{m: None for m in TEST_METRICS}, "test_error": None,
            "final": final, "checkpoint": checkpoint, "restored_from": report.get("restored_from"),
            "restored_weights": report.get("restored_weights"), "weights_sha256": report.get("weights_sha256")}
     row["_config"] = config
@@ -143,14 +158,39 @@ def _float(value: Any) -> float | None:
     return None if value is None else float(value)
 
 
-def _add_test_scores(rows: list[dict[str, Any]], prepared: _Prepared, cpus: float, gpus: float) -> None:
-    """Score each trial's last checkpoint on the held-out test architectures (in parallel, as trials run)."""
-    finals = [r for r in rows if r["final"] and r["checkpoint"] and r["status"] != "error"]
-    score = ray.remote(num_cpus=cpus, num_gpus=gpus)(_score_test)
+def _previous_test_scores(store: Store) -> dict[tuple[str, str], dict[str, Any]]:
+    """(trial id, checkpoint) -> test metrics from an earlier trials.parquet: a resumed run does not
+    score an unchanged checkpoint again."""
+    raw = store.read(TRIALS_FILE)
+    if not raw:
+        return {}
+    table = pq.read_table(io.BytesIO(raw))
+    if "test_error" not in table.column_names:
+        return {}
+    return {(r["trial_id"], r["checkpoint"]): {m: r[m] for m in (*TEST_METRICS, "test_error")}
+            for r in table.to_pylist() if r["final"] and r["checkpoint"] and r["test_kendall_tau"] is not None}
+
+
+def _add_test_scores(rows: list[dict[str, Any]], prepared: _Prepared, cpus: float, gpus: float,
+                     previous: dict[tuple[str, str], dict[str, Any]]) -> None:
+    """Score the last checkpoint of each finished or stopped trial on the held-out test architectures,
+    in parallel on the trials' resources. A scoring failure is that row's ``test_error``."""
+    finals = [r for r in rows if r["final"] and r["checkpoint"] and r["status"] in TESTED]
+    todo = []
+    for row in finals:
+        known = previous.get((row["trial_id"], row["checkpoint"]))
+        if known is not None:
+            row.update(known)
+        else:
+            todo.append(row)
+    score = ray.remote(num_cpus=cpus, num_gpus=gpus, max_retries=0)(_score_test)
     refs = [score.remote(prepared.record, r["_config"], os.path.join(r["checkpoint"], CHECKPOINT_FILE),
-                         prepared.test[0], prepared.test[1].tolist(), max(1, int(cpus))) for r in finals]
-    for row, metrics in zip(finals, ray.get(refs)):
-        row.update(metrics)
+                         prepared.test[0], prepared.test[1].tolist(), max(1, int(cpus))) for r in todo]
+    for row, ref in zip(todo, refs):
+        try:
+            row.update(ray.get(ref))
+        except RayError as exc:
+            row["test_error"] = _error_message(exc)
     for row in rows:
         del row["_config"]
 
@@ -172,7 +212,7 @@ def _score_test(record: dict[str, Any], config: dict[str, Any], checkpoint: str,
 def _best(rows: list[dict[str, Any]]) -> dict[str, Any] | None:
     """The final row with the highest objective among finished trials (among all trials with a
     checkpoint when none finished): the search's choice, made on the tuning split only."""
-    finals = [r for r in rows if r["final"] and r["checkpoint"] and r["status"] != "error"]
+    finals = [r for r in rows if r["final"] and r["checkpoint"] and r["status"] in TESTED]
     finished = [r for r in finals if r["status"] == "finished"] or finals
     if not finished:
         return None
@@ -188,7 +228,10 @@ def write_outputs(store: Store, table: pa.Table, best: dict[str, Any] | None, pr
     buf = io.BytesIO()
     pq.write_table(table.replace_schema_metadata(meta), buf)
     store.write(TRIALS_FILE, buf.getvalue())
-    if best is not None:
+    if best is None:  # no trial has a checkpoint to offer: leave no earlier run's choice behind
+        store.delete(f"{BEST_DIR}/{CHECKPOINT_FILE}")
+        store.delete(f"{BEST_DIR}/best.json")
+    else:
         store.makedirs(BEST_DIR)
         with open(os.path.join(best["checkpoint"], CHECKPOINT_FILE), "rb") as fh:
             store.write(f"{BEST_DIR}/{CHECKPOINT_FILE}", fh.read())

@@ -259,3 +259,19 @@ def test_checkpoints_of_two_epochs_score_as_named_estimators(synthetic, tmp_path
     ev = evaluate(rows, truth, EvalOptions(metric="acc", n_boot=5))
     assert {p.estimator for p in ev.points} == set(opts)
     assert not any("direction" in note for note in ev.notes)  # oneshot_loss@e2 is lower-is-better, known
+
+
+def test_pbt_continues_under_mutated_hyperparameters_only(synthetic):
+    donor = trainer(synthetic, data_portion=0.25, lr=0.1, momentum=0.9)
+    donor.train_epoch()
+    state = donor.state()
+    mutated = trainer(synthetic, data_portion=0.25, lr=0.02, momentum=0.5, weight_decay=1e-3, sampling="deiso")
+    mutated.load_state(state, may_differ=("lr", "momentum", "weight_decay", "sampling"))
+    for (k, a), b in zip(donor.model.state_dict().items(), mutated.model.state_dict().values()):
+        assert torch.equal(a, b), k  # the donor's weights...
+    group = mutated.optimizer.param_groups[0]
+    assert (group["momentum"], group["weight_decay"]) == (0.5, 1e-3)  # ...under this trial's hyperparameters
+    assert mutated.epoch == 1 and mutated.schedule(0) == pytest.approx(0.02)
+    shaped = trainer(synthetic, data_portion=0.25, lr=0.02, bn_track_running_stats=True)
+    with pytest.raises(ValueError, match="heuristics.bn_track_running_stats"):
+        shaped.load_state(state, may_differ=("lr",))

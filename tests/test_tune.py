@@ -241,3 +241,53 @@ def test_a_results_part_file_loads_as_truth(tmp_path):
     truth = load_truth(tmp_path / "part.parquet", "nb201")
     values = dict(zip(truth.column("arch").to_pylist(), truth.column("valid_accuracy").to_pylist()))
     assert values == {arch: 81.0, other: 40.0}  # each architecture's mean over seeds
+
+
+def test_pbt_explores_within_the_search_space_and_never_multiplies_text():
+    import random
+
+    from ray.tune.schedulers.pbt import _explore
+
+    from archscore.engine.tune import KeepInSearchSpace, pbt_mutations
+
+    search = SearchSpace.from_mapping({"sampling": {"choice": ["uniform", "fairnas", "deiso"]},
+                                       "momentum": {"uniform": [0.8, 0.99]}, "lr": {"loguniform": [0.01, 0.1]},
+                                       "archs_per_step": {"randint": [1, 4]}, "topology": {"choice": ["edges", "nodes"]},
+                                       "seed": {"grid": [0, 1]}}, BASE)
+    mutations = pbt_mutations(search)
+    assert set(mutations) == {"sampling", "momentum", "lr", "archs_per_step"}  # topology shapes the net; grid stays
+    random.seed(0)
+    config = {"sampling": "fairnas", "momentum": 0.98, "lr": 0.099, "archs_per_step": 3, "topology": "nodes", "seed": 1}
+    for _ in range(300):
+        config, _ = _explore(config, mutations, 0.25, (1.2, 0.8), KeepInSearchSpace(search))
+        h = search.heuristics(config)  # raises if a perturbed value left the space
+        assert 0.8 <= h.momentum <= 0.99 and 0.01 <= h.lr <= 0.1 and 1 <= h.archs_per_step <= 3
+        assert (h.topology, h.seed) == ("nodes", 1)
+
+
+def test_max_concurrent_trials_reaches_the_variant_generator(tmp_path):
+    from archscore.engine.tune import TuneConfig, _tune_config, prepare
+
+    config = TuneConfig(space="nb201", data="synthetic", truth=str(data_path("nb201", "cifar10_valid_test_3seed.csv")),
+                        out=str(tmp_path / "t"), search={"lr": {"choice": [0.1, 0.05]}}, macro={"C": 4, "N": 1},
+                        max_concurrent_trials=1, truth_archs=12)
+    prepared = prepare(config)
+    assert _tune_config(config, prepared.search).search_alg.max_concurrent == 1
+    with pytest.raises(ValueError, match="max-concurrent"):
+        prepare(TuneConfig(**{**config.__dict__, "max_concurrent_trials": 0}))
+    with pytest.raises(ValueError, match="not a URI"):
+        prepare(TuneConfig(**{**config.__dict__, "out": "s3://bucket/tune"}))
+    with pytest.raises(ValueError, match="data_portion|empty"):
+        prepare(TuneConfig(**{**config.__dict__, "search": {"data_portion": {"uniform": [1e-6, 0.5]}}}))
+
+
+def test_a_half_written_result_line_is_skipped(tmp_path, caplog):
+    from archscore.engine.sink import Store
+    from archscore.engine.tune_results import _reports
+
+    trial = tmp_path / "experiment" / "_trial_x"
+    trial.mkdir(parents=True)
+    (trial / "result.json").write_text(json.dumps({"epoch": 1, "trial_id": "x"}) + "\n"
+                                       + json.dumps({"epoch": 2, "trial_id": "x"}) + "\n{\"epoch\": 3, \"tr")
+    assert [r["epoch"] for r in _reports(Store(tmp_path), "experiment/_trial_x")] == [1, 2]
+    assert "not whole JSON" in caplog.text

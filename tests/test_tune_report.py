@@ -1,12 +1,9 @@
 """The `archscore tune` report: its statistics on synthetic trials, and that it renders for every kind of run
 (no Ray: tables are built directly with the trials table's schema)."""
-import json
 import math
-from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
 import pytest
 
 from archscore.engine import tune_report as R
