@@ -188,8 +188,8 @@ def _header(record: dict[str, Any], trials: Trials, obj: str) -> str:
 
     counts = sorted(Counter(rows[0]["status"] for rows in trials.values()).items(),
                     key=lambda c: list(STYLE).index(c[0]) if c[0] in STYLE else len(STYLE))
-    params = {"asha": ("grace_period", "reduction_factor"), "hyperband": ("grace_period", "reduction_factor"),
-              "pbt": ("perturbation_interval",)}.get(sched, ())
+    params = {"asha": ("grace_period", "reduction_factor"), "hyperband": ("reduction_factor",),
+              "pbt": ("perturbation_interval", "pbt_synch")}.get(sched, ())
     search, keys = record.get("search") or {}, searched(record)
     fixed = {**(record.get("base") or {}), **search}
     lines = [("Run", f"space <b>{r('space')}</b>, data {r('data')}, macro {r('macro')}"),
