@@ -164,11 +164,9 @@ def _previous_test_scores(store: Store) -> dict[tuple[str, str], dict[str, Any]]
     raw = store.read(TRIALS_FILE)
     if not raw:
         return {}
-    table = pq.read_table(io.BytesIO(raw))
-    if "test_error" not in table.column_names:
-        return {}
-    return {(r["trial_id"], r["checkpoint"]): {m: r[m] for m in (*TEST_METRICS, "test_error")}
-            for r in table.to_pylist() if r["final"] and r["checkpoint"] and r["test_kendall_tau"] is not None}
+    rows = pq.read_table(io.BytesIO(raw)).to_pylist()
+    return {(r["trial_id"], r["checkpoint"]): {m: r.get(m) for m in (*TEST_METRICS, "test_error")}
+            for r in rows if r["final"] and r["checkpoint"] and r["test_kendall_tau"] is not None}
 
 
 def _add_test_scores(rows: list[dict[str, Any]], prepared: _Prepared, cpus: float, gpus: float,
