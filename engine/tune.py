@@ -22,10 +22,13 @@ from __future__ import annotations
 import json
 import logging
 import os
+import signal
 import tempfile
+import threading
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 import pyarrow as pa
@@ -228,8 +231,10 @@ def _run(config: TuneConfig, prepared: _Prepared, store: Store, embedded: bool) 
                                run_config=tune.RunConfig(name=EXPERIMENT, storage_path=store.root,
                                                          checkpoint_config=tune.CheckpointConfig(num_to_keep=None),
                                                          verbose=1))
+        interrupted = threading.Event()
         try:
-            grid = tuner.fit()
+            with _interrupt_tune_on_signals(interrupted):
+                grid = tuner.fit()
         except tune.TuneError as exc:
             raise RunError(f"Ray Tune failed: {exc}") from exc
         lease.check()
@@ -237,15 +242,43 @@ def _run(config: TuneConfig, prepared: _Prepared, store: Store, embedded: bool) 
 
         table, best = trials_table(grid, prepared, config.cpus_per_trial, gpus)
         write_outputs(store, table, best, prepared)
-        unfinished = [s for s in table.column("status").to_pylist() if s in ("running", "pending")]
-        if unfinished:
-            raise SweepInterrupted(f"stopped with {len(unfinished)} trial epochs unfinished; trials.parquet shows "
-                                   "where each stands; rerun the same command to resume")
+        if interrupted.is_set():
+            raise SweepInterrupted("stopped on request; trials.parquet shows where each trial stands")
         return table
     finally:
         if previous_period is None:
             os.environ.pop("TUNE_GLOBAL_CHECKPOINT_S", None)
         lease.release()
+
+
+@contextmanager
+def _interrupt_tune_on_signals(interrupted: threading.Event) -> Iterator[None]:
+    """Ctrl-C or SIGTERM: Tune's own graceful stop (it saves the experiment, then ends; SIGUSR1 is
+    its signal for that), remembered here so the run reports an interruption, not a finished search.
+    A second one stops at once."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, frame: Any) -> None:
+        if interrupted.is_set():
+            raise KeyboardInterrupt
+        interrupted.set()
+        log.warning("stopping: Tune saves the experiment, then trials.parquet is written (again to stop at once)")
+        os.kill(os.getpid(), signal.SIGUSR1)
+
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+    previous_env = os.environ.get("TUNE_DISABLE_SIGINT_HANDLER")
+    os.environ["TUNE_DISABLE_SIGINT_HANDLER"] = "1"  # ours forwards to Tune's SIGUSR1 handler
+    try:
+        yield
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+        if previous_env is None:
+            os.environ.pop("TUNE_DISABLE_SIGINT_HANDLER", None)
+        else:
+            os.environ["TUNE_DISABLE_SIGINT_HANDLER"] = previous_env
 
 
 def _param_space(search: SearchSpace) -> dict[str, Any]:

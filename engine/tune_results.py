@@ -102,16 +102,14 @@ def trials_table(grid: Any, prepared: _Prepared, cpus: float, gpus: float) -> tu
 
 
 def _trials(grid: Any) -> dict[str, tuple[str, str]]:
-    """trial directory name -> (trial id, terminated / error / running / pending).
+    """trial directory name -> (trial id, terminated / error / running / pending), as saved."""
+    from ray.tune import ExperimentAnalysis
 
-    Raises:
-        RunError: this Ray version's result grid does not expose its trials (statuses would be guesses).
-    """
-    analysis = getattr(grid, "_experiment_analysis", None)
-    trials = getattr(analysis, "trials", None)
-    if trials is None:
-        raise RunError("this Ray version's ResultGrid does not expose its trials' statuses "
-                       "(ResultGrid._experiment_analysis.trials); archscore tune needs them for trials.parquet")
+    # the saved experiment state, not the driver's memory: after Ctrl-C Tune saves the trials as
+    # running, then marks them terminated in memory; the saved state is also what a resume reads
+    trials = ExperimentAnalysis(grid.experiment_path).trials
+    if not trials and len(grid):
+        raise RunError(f"Tune's saved experiment state in {grid.experiment_path} lists no trials")
     status = {"TERMINATED": "terminated", "ERROR": "error", "PENDING": "pending"}
     return {os.path.basename(t.path.rstrip("/")): (t.trial_id, status.get(t.status, "running")) for t in trials}
 

@@ -172,48 +172,67 @@ def test_pbt_continues_a_trial_from_another_trials_weights(ray_session, tmp_path
 
 
 @pytest.mark.slow
-def test_a_killed_tune_driver_resumes_without_redoing_finished_trials(tmp_path):
+def test_an_interrupted_then_killed_tune_driver_resumes_without_redoing_finished_trials(tmp_path):
     out = tmp_path / "tune"
     args = [sys.executable, "-m", "archscore.engine.cli",
-            *_tune_args(tmp_path, "lr: {choice: [0.1, 0.05]}\n", "--num-samples", "2", "--epochs", "2",
-                        "--scheduler", "fifo", "--max-concurrent-trials", "1", "--cpus-per-trial", "1",
-                        "--out", str(out))]
+            *_tune_args(tmp_path, "lr: {choice: [0.1, 0.05]}\n", "--num-samples", "2", "--epochs", "3",
+                        "--scheduler", "fifo", "--max-concurrent-trials", "1", "--out", str(out))]
     env = {**os.environ, "PYTHONPATH": str(ROOT), "RAY_AUTH_MODE": "disabled"}
-    proc = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            start_new_session=True)
-    deadline = time.monotonic() + 240
-    first_done = None
-    while time.monotonic() < deadline and proc.poll() is None:  # one trial finished, the second has a checkpoint
-        states = _trial_states(out / "experiment")
-        done = [t for t, s in states.items() if s == "TERMINATED"]
-        second = [p for p in (out / "experiment").glob("_trial_*") if not done or done[0] not in p.name]
-        if done and any((p / "checkpoint_000000").is_dir() for p in second):
-            first_done = done[0]
-            break
-        time.sleep(0.2)
-    assert first_done, "the first trial did not finish in time"
-    first_results = next((out / "experiment").glob(f"_trial_{first_done}*/result.json")).read_bytes()
+
+    def start():
+        return subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                                start_new_session=True)
+
+    def wait_for(proc, condition):
+        deadline = time.monotonic() + 240
+        while time.monotonic() < deadline and proc.poll() is None:
+            found = condition(_trial_states(out / "experiment"))
+            if found:
+                return found
+            time.sleep(0.1)
+        raise AssertionError(f"the run ended or stalled first (exit {proc.poll()})")
+
+    def mid_trial(states):  # a running trial whose saved state holds a checkpoint before its last epoch
+        return [t for t, (status, epoch) in states.items() if status == "RUNNING" and 1 <= epoch < 3]
+
+    # 1. Ctrl-C: Tune saves and stops; the table so far is written, exit 130
+    proc = start()
+    wait_for(proc, mid_trial)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err[-3000:]
+    assert "rerun the same command to resume" in err
+    assert {r["status"] for r in pq.read_table(out / "trials.parquet").to_pylist()} & {"running", "pending"}
+
+    # 2. SIGKILL while the second trial is mid-way and the first has finished
+    proc = start()
+    found = wait_for(proc, lambda states: [(a, b) for a, (sa, _) in states.items() for b in mid_trial(states)
+                                           if sa == "TERMINATED" and a != b])
+    finished, continued = found[0]
+    finished_results = next((out / "experiment").glob(f"_trial_{finished}*/result.json")).read_bytes()
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
+
+    # 3. the rerun completes; the finished trial was not run again, the other continued
     done = subprocess.run(args, env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
-    assert next((out / "experiment").glob(f"_trial_{first_done}*/result.json")).read_bytes() == first_results
+    assert next((out / "experiment").glob(f"_trial_{finished}*/result.json")).read_bytes() == finished_results
     rows = pq.read_table(out / "trials.parquet").to_pylist()
-    assert sorted((r["trial_id"], r["epoch"]) for r in rows) == sorted(
-        (t, e) for t in {r["trial_id"] for r in rows} for e in (1, 2))
+    assert sorted((r["trial_id"], r["epoch"]) for r in rows) == [(t, e) for t in sorted((finished, continued))
+                                                                 for e in (1, 2, 3)]
     assert {r["status"] for r in rows} == {"finished"}
-    other = [r for r in rows if r["trial_id"] != first_done]
-    assert any(r["restored_from"] == f"{r['trial_id']}@{r['epoch'] - 1}" for r in other)  # continued, not restarted
+    assert any(r["restored_from"] == f"{continued}@{r['epoch'] - 1}" for r in rows if r["trial_id"] == continued)
 
 
-def _trial_states(experiment: Path) -> dict[str, str]:
+def _trial_states(experiment: Path) -> dict[str, tuple[str, int]]:
+    """trial id -> (status, last epoch) as Tune's saved experiment state has them."""
     out = {}
     for state_file in experiment.glob("experiment_state-*.json"):
         try:
             for entry in json.loads(state_file.read_text())["trial_data"]:
-                trial = json.loads(entry[0])
-                out[trial["trial_id"]] = trial["status"]
-        except (ValueError, KeyError, IndexError, OSError):
+                trial, meta = json.loads(entry[0]), json.loads(entry[1])
+                out[trial["trial_id"]] = (trial["status"], int((meta.get("last_result") or {}).get("epoch", 0)))
+        except (ValueError, KeyError, IndexError, TypeError, OSError):
             continue
     return out
 
