@@ -12,6 +12,8 @@ from archscore.engine.truth import naslib_nb201_arch as naslib_to_arch
 
 def test_synflow_ranks_like_the_published_scores():
     zc = json.loads(data_path("naslib-zc", "zc_nasbench201.json").read_text())["cifar10"]
+    keys = sorted(zc)  # 200 of the ~725, seeded: full-size networks are slow on CI (bench.fidelity does all)
+    zc = {k: zc[k] for k in np.random.default_rng(0).choice(keys, size=200, replace=False)}
     space = get_space("nb201")
     encodings = np.array([space.encode(naslib_to_arch(k)) for k in zc])
     scorer = Scorer(ScoringPlan("nb201", ("synflow",)))
@@ -19,6 +21,6 @@ def test_synflow_ranks_like_the_published_scores():
     ours = np.array([r["score"] for r in rows])
     published = np.array([v["synflow"]["score"] for v in zc.values()])
     ok = np.isfinite(ours) & np.isfinite(published)
-    assert ok.sum() > 700
+    assert ok.sum() > 190
     rho = spearmanr(ours[ok], published[ok]).statistic
     assert rho >= 0.98, rho
