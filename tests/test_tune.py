@@ -153,6 +153,19 @@ def test_asha_run_writes_the_table_stops_early_records_errors_and_best_loads_int
 
 
 @pytest.mark.slow
+def test_hyperband_over_a_grid_runs_every_grid_value(ray_session, tmp_path):
+    out = tmp_path / "hb"
+    result = CliRunner().invoke(main, _tune_args(tmp_path, "seed: {grid: [0, 1]}\nlr: 0.05\n", "--num-samples", "1",
+                                                 "--epochs", "2", "--scheduler", "hyperband", "--out", str(out)))
+    assert result.exit_code == 0, result.output
+    rows = pq.read_table(out / "trials.parquet").to_pylist()
+    finals = [r for r in rows if r["final"]]
+    assert sorted(r["seed"] for r in finals) == [0, 1] and {r["lr"] for r in rows} == {0.05}
+    assert {r["status"] for r in finals} <= {"finished", "stopped early"}
+    assert "hyperband (reduction_factor=3.0)" in (out / "report.html").read_text()
+
+
+@pytest.mark.slow
 def test_pbt_continues_a_trial_from_another_trials_weights(ray_session, tmp_path):
     out = tmp_path / "pbt"
     search = "lr: {choice: [0.2, 0.05, 0.001]}\n"
