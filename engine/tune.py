@@ -90,14 +90,16 @@ class TuneConfig:
 
 
 @dataclass
-class _Prepared:
+class Prepared:
+    """A validated run: its search space, the record that determines it, and the truth split."""
+
     search: SearchSpace
     record: dict[str, Any]
     tuning: tuple[list[str], np.ndarray]
     test: tuple[list[str], np.ndarray]
 
 
-def prepare(config: TuneConfig) -> _Prepared:
+def prepare(config: TuneConfig) -> Prepared:
     """Validate everything that can be checked without Ray; raises ``ValueError`` naming the part."""
     space = get_space(config.space)
     if config.epochs < 1:
@@ -149,7 +151,7 @@ def prepare(config: TuneConfig) -> _Prepared:
               "search_seed": config.search_seed, "eval_batches": config.eval_batches,
               "eval_batch_size": config.eval_batch_size,
               "truth": {"source": config.truth, "metric": metric, "tuning": tuning[0], "test": test[0]}}
-    return _Prepared(search, record, tuning, test)
+    return Prepared(search, record, tuning, test)
 
 
 def _portions(search: SearchSpace) -> list[float]:
@@ -200,7 +202,7 @@ def run_tune(config: TuneConfig) -> pa.Table:
             ray.shutdown()
 
 
-def _run(config: TuneConfig, prepared: _Prepared, store: Store, embedded: bool) -> pa.Table:
+def _run(config: TuneConfig, prepared: Prepared, store: Store, embedded: bool) -> pa.Table:
     from ray import tune
 
     gpus = config.gpus_per_trial
@@ -361,7 +363,7 @@ def _trial(config: dict[str, Any], setup: dict[str, Any]) -> None:
 
     torch.set_num_threads(setup["threads"])
     record = setup["record"]
-    trainer, space = _trainer(record, config)
+    trainer, space = trainer_for(record, config)
     archs = [space.parse(s) for s in setup["tuning"][0]]
     truth = np.asarray(setup["tuning"][1], dtype=np.float64)
     trial_id = tune.get_context().get_trial_id()
@@ -379,7 +381,7 @@ def _trial(config: dict[str, Any], setup: dict[str, Any]) -> None:
         metrics["current_lr"] = metrics.pop("lr")  # "lr" is the heuristic (the initial rate)
         start = _now()
         scores, _ = trainer.scorer(record["eval_batches"], record["eval_batch_size"]).score(archs)
-        metrics.update(_ranking("tuning_", scores, truth))
+        metrics.update(ranking_metrics("tuning_", scores, truth))
         metrics["score_seconds"] = _now() - start
         metrics["objective"] = _objective(metrics["tuning_" + record["objective"]])
         state = trainer.state()
@@ -391,7 +393,8 @@ def _trial(config: dict[str, Any], setup: dict[str, Any]) -> None:
             tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(directory))
 
 
-def _trainer(record: dict[str, Any], config: dict[str, Any]) -> tuple[Any, Any]:
+def trainer_for(record: dict[str, Any], config: dict[str, Any]) -> tuple[Any, Any]:
+    """(a supernet trainer for one trial's sampled config, the space): in the trial and when scoring its test split."""
     from archscore.estimators.one_shot import SupernetTrainer
 
     from .actors import _pick_device
@@ -407,7 +410,8 @@ def _trainer(record: dict[str, Any], config: dict[str, Any]) -> tuple[Any, Any]:
     return SupernetTrainer(space, macro, heuristics, images, record["data"], shape, _pick_device()), space
 
 
-def _ranking(prefix: str, scores: np.ndarray, truth: np.ndarray) -> dict[str, float]:
+def ranking_metrics(prefix: str, scores: np.ndarray, truth: np.ndarray) -> dict[str, float]:
+    """Kendall tau, sparse Kendall tau and P@top5% of subnet scores against truth, named with ``prefix``."""
     return {prefix + "kendall_tau": C.kendall_tau(scores, truth),
             prefix + "sparse_kendall_tau": C.sparse_kendall_tau(scores, truth, 0.1),
             prefix + "p_at_top_5pct": C.precision_at_top_k(scores, truth, 0.05)}

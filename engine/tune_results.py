@@ -30,7 +30,7 @@ from archscore.estimators.one_shot.search import MUTABLE_KEYS, SearchSpace
 
 from .errors import RunError
 from .sink import Store
-from .tune import CHECKPOINT_FILE, EXPERIMENT, _Prepared, _ranking, _trainer
+from .tune import CHECKPOINT_FILE, EXPERIMENT, Prepared, ranking_metrics, trainer_for
 
 log = logging.getLogger("archscore")
 
@@ -69,7 +69,7 @@ def schema() -> pa.Schema:
                       pa.field("weights_sha256", pa.string())])
 
 
-def trials_table(grid: Any, prepared: _Prepared, cpus: float, gpus: float) -> tuple[pa.Table, dict[str, Any] | None]:
+def trials_table(grid: Any, prepared: Prepared, cpus: float, gpus: float) -> tuple[pa.Table, dict[str, Any] | None]:
     """One row per (trial, epoch) and the best trial's final row (None if no trial has a checkpoint)."""
     store_root = os.path.dirname(grid.experiment_path.rstrip("/"))
     store = Store(store_root if "://" not in grid.experiment_path else grid.experiment_path.rsplit("/", 1)[0])
@@ -167,7 +167,7 @@ def _previous_test_scores(store: Store) -> dict[tuple[str, str], dict[str, Any]]
             for r in rows if r["final"] and r["checkpoint"] and r["test_kendall_tau"] is not None}
 
 
-def _add_test_scores(rows: list[dict[str, Any]], prepared: _Prepared, cpus: float, gpus: float,
+def _add_test_scores(rows: list[dict[str, Any]], prepared: Prepared, cpus: float, gpus: float,
                      previous: dict[tuple[str, str], dict[str, Any]]) -> None:
     """Score the last checkpoint of each finished or stopped trial on the held-out test architectures,
     in parallel on the trials' resources. A scoring failure is that row's ``test_error``."""
@@ -196,13 +196,13 @@ def _score_test(record: dict[str, Any], config: dict[str, Any], checkpoint: str,
     import torch
 
     torch.set_num_threads(threads)
-    trainer, space = _trainer(record, config)
+    trainer, space = trainer_for(record, config)
     with open(checkpoint, "rb") as fh:
         state = torch.load(io.BytesIO(fh.read()), map_location=trainer.device, weights_only=False)
     trainer.load_state(state, may_differ=MUTABLE_KEYS if record["scheduler"] == "pbt" else ())
     scores, _ = trainer.scorer(record["eval_batches"], record["eval_batch_size"]).score(
         [space.parse(s) for s in archs])
-    return _ranking("test_", scores, np.asarray(truth, dtype=np.float64))
+    return ranking_metrics("test_", scores, np.asarray(truth, dtype=np.float64))
 
 
 def _best(rows: list[dict[str, Any]]) -> dict[str, Any] | None:
@@ -215,7 +215,7 @@ def _best(rows: list[dict[str, Any]]) -> dict[str, Any] | None:
     return max(finished, key=lambda r: (r["objective"] if r["objective"] is not None else -np.inf))
 
 
-def write_outputs(store: Store, table: pa.Table, best: dict[str, Any] | None, prepared: _Prepared) -> None:
+def write_outputs(store: Store, table: pa.Table, best: dict[str, Any] | None, prepared: Prepared) -> None:
     """trials.parquet, best/ and report.html, each written whole (atomically on local disks)."""
     from .schema import VERSION
     from .tune_report import tune_report_html

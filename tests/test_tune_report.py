@@ -171,7 +171,7 @@ def test_pbt_uses_the_config_on_the_row():
     assert [r["lr"] for r in R.rows_at(table, 2) if r["trial_id"] == "a"] == [0.05]
     text = R.tune_report_html(table, record(scheduler="pbt", search={"lr": {"loguniform": [0.01, 0.1]}}), None)
     sections(text)
-    assert "PBT changes hyperparameters within a trial" in text and "pbt (perturbation_interval=1)" in text
+    assert "PBT changes hyperparameters within a trial" in text and "pbt (perturbation_interval=1" in text
 
 
 def test_bool_key_and_a_running_trial():
