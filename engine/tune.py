@@ -16,6 +16,9 @@ Layout of ``--out``::
 
 A rerun into the same ``--out`` continues the experiment (Tune's restore): finished trials stay
 finished, interrupted ones continue from their last checkpoint, errored ones stay errors.
+
+This module validates and drives; :mod:`.tune_trial` is what runs in a trial, :mod:`.tune_search`
+maps the search space onto Tune, :mod:`.tune_results` and :mod:`.tune_report` write the outputs.
 """
 from __future__ import annotations
 
@@ -23,18 +26,15 @@ import json
 import logging
 import os
 import signal
-import tempfile
 import threading
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 from typing import Any, Iterator
 
 import numpy as np
 import pyarrow as pa
 import ray
 
-from archscore.estimators import criteria as C
 from archscore.estimators.one_shot import Heuristics
 from archscore.estimators.one_shot.search import MUTABLE_KEYS, SearchSpace
 from archscore.spaces import get_space
@@ -45,12 +45,13 @@ from .resources import ActorShape, wait_for_resources
 from .sink import Store, describe_differences
 from .supernet import truth_sample
 from .sweep import _ensure_ray
+from .tune_search import param_space, tune_settings
+from .tune_trial import _trial
 
 log = logging.getLogger("archscore")
 
 RUN_FILE = "tune.json"
 EXPERIMENT = "experiment"
-CHECKPOINT_FILE = "checkpoint.pt"
 SCHEDULERS = ("asha", "hyperband", "pbt", "fifo")
 #: what Tune may optimise, each measured on the tuning split
 OBJECTIVES = ("kendall_tau", "sparse_kendall_tau", "p_at_top_5pct")
@@ -228,8 +229,8 @@ def _run(config: TuneConfig, prepared: Prepared, store: Store, embedded: bool) -
             log.info("continuing the search in %s", experiment)
             tuner = tune.Tuner.restore(experiment, trainable, resume_unfinished=True, resume_errored=False)
         else:
-            tuner = tune.Tuner(trainable, param_space=_param_space(prepared.search),
-                               tune_config=_tune_config(config, prepared.search),
+            tuner = tune.Tuner(trainable, param_space=param_space(prepared.search),
+                               tune_config=tune_settings(config, prepared.search),
                                run_config=tune.RunConfig(name=EXPERIMENT, storage_path=store.root,
                                                          checkpoint_config=tune.CheckpointConfig(num_to_keep=None),
                                                          verbose=1))
@@ -281,162 +282,6 @@ def _interrupt_tune_on_signals(interrupted: threading.Event) -> Iterator[None]:
             os.environ.pop("TUNE_DISABLE_SIGINT_HANDLER", None)
         else:
             os.environ["TUNE_DISABLE_SIGINT_HANDLER"] = previous_env
-
-
-def _param_space(search: SearchSpace) -> dict[str, Any]:
-    from ray import tune
-
-    def domain(d: Any) -> Any:
-        if d.kind == "choice":
-            return tune.choice(list(d.values))
-        if d.kind == "grid":
-            return tune.grid_search(list(d.values))
-        return {"uniform": tune.uniform, "loguniform": tune.loguniform, "randint": tune.randint}[d.kind](*d.values)
-
-    return {d.key: domain(d) for d in search.searched}
-
-
-def _tune_config(config: TuneConfig, search: SearchSpace) -> Any:
-    from ray import tune
-    from ray.tune.schedulers import (ASHAScheduler, FIFOScheduler, HyperBandScheduler,
-                                     PopulationBasedTraining)
-    from ray.tune.search.basic_variant import BasicVariantGenerator
-
-    if config.scheduler == "asha":
-        scheduler = ASHAScheduler(time_attr="epoch", max_t=config.epochs, grace_period=config.grace_period,
-                                  reduction_factor=config.reduction_factor)
-    elif config.scheduler == "hyperband":
-        scheduler = HyperBandScheduler(time_attr="epoch", max_t=config.epochs,
-                                       reduction_factor=config.reduction_factor)
-    elif config.scheduler == "pbt":
-        scheduler = PopulationBasedTraining(time_attr="epoch", perturbation_interval=config.perturbation_interval,
-                                            hyperparam_mutations=pbt_mutations(search),
-                                            custom_explore_fn=KeepInSearchSpace(search), synch=config.pbt_synch)
-    else:
-        scheduler = FIFOScheduler()
-    # max_concurrent_trials of TuneConfig applies to Searchers only; the variant generator limits itself
-    return tune.TuneConfig(metric="objective", mode="max", scheduler=scheduler, num_samples=config.num_samples,
-                           search_alg=BasicVariantGenerator(random_state=config.search_seed,
-                                                            max_concurrent=config.max_concurrent_trials or 0))
-
-
-def pbt_mutations(search: SearchSpace) -> dict[str, Any]:
-    """What PBT may resample or perturb: choices as lists (PBT then shifts to a neighbouring value;
-    a text value is never multiplied), ranges as Tune domains (perturbed x0.8 / x1.2, then kept in
-    range by :class:`KeepInSearchSpace`). Grid keys and keys that shape the supernet are not mutated."""
-    from ray import tune
-
-    out: dict[str, Any] = {}
-    for d in search.searched:
-        if d.key not in MUTABLE_KEYS or d.kind == "grid":
-            continue
-        if d.kind == "choice":
-            out[d.key] = list(d.values)
-        else:
-            out[d.key] = {"uniform": tune.uniform, "loguniform": tune.loguniform, "randint": tune.randint}[d.kind](
-                *d.values)
-    return out
-
-
-class KeepInSearchSpace:
-    """PBT's explore step, after its perturbation: clip each range key back into its range (an
-    integer key to an integer), so a perturbed config is always one the search space allows."""
-
-    def __init__(self, search: SearchSpace) -> None:
-        self.ranges = {d.key: (d.kind, d.values) for d in search.searched
-                       if d.kind in ("uniform", "loguniform", "randint")}
-
-    def __call__(self, config: dict[str, Any]) -> dict[str, Any]:
-        for key, (kind, (low, high)) in self.ranges.items():
-            if key in config:
-                if kind == "randint":
-                    config[key] = int(min(max(round(config[key]), low), high - 1))
-                else:
-                    config[key] = float(min(max(config[key], low), high))
-        return config
-
-
-def _trial(config: dict[str, Any], setup: dict[str, Any]) -> None:
-    """One trial: train a supernet epoch by epoch, reporting tuning-set ranking quality and a checkpoint."""
-    import torch
-    from ray import tune
-
-    torch.set_num_threads(setup["threads"])
-    record = setup["record"]
-    trainer, space = trainer_for(record, config)
-    archs = [space.parse(s) for s in setup["tuning"][0]]
-    truth = np.asarray(setup["tuning"][1], dtype=np.float64)
-    trial_id = tune.get_context().get_trial_id()
-    restored: dict[str, Any] = {"restored_from": None, "restored_weights": None}
-    checkpoint = tune.get_checkpoint()
-    if checkpoint is not None:
-        with checkpoint.as_directory() as directory:
-            state = torch.load(Path(directory) / CHECKPOINT_FILE, map_location=trainer.device, weights_only=False)
-        may_differ = MUTABLE_KEYS if record["scheduler"] == "pbt" else ()
-        trainer.load_state(state, may_differ=may_differ)
-        restored = {"restored_from": f"{state.get('trial_id')}@{state['epoch']}",
-                    "restored_weights": state.get("weights_sha256")}
-    while trainer.epoch < trainer.heuristics.epochs:
-        metrics = trainer.train_epoch()
-        metrics["current_lr"] = metrics.pop("lr")  # "lr" is the heuristic (the initial rate)
-        start = _now()
-        scores, _ = trainer.scorer(record["eval_batches"], record["eval_batch_size"]).score(archs)
-        metrics.update(ranking_metrics("tuning_", scores, truth))
-        metrics["score_seconds"] = _now() - start
-        metrics["objective"] = _objective(metrics["tuning_" + record["objective"]])
-        state = trainer.state()
-        state["trial_id"], state["weights_sha256"] = trial_id, _weights_sha256(trainer.model)
-        metrics.update(restored, weights_sha256=state["weights_sha256"])
-        restored = {"restored_from": None, "restored_weights": None}
-        with tempfile.TemporaryDirectory() as directory:
-            torch.save(state, Path(directory) / CHECKPOINT_FILE)
-            tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(directory))
-
-
-def trainer_for(record: dict[str, Any], config: dict[str, Any]) -> tuple[Any, Any]:
-    """(a supernet trainer for one trial's sampled config, the space): in the trial and when scoring its test split."""
-    from archscore.estimators.one_shot import SupernetTrainer
-
-    from .actors import _pick_device
-    from .data import DataSpec, load_images
-    from .scoring import input_shape_of
-
-    space = get_space(record["space"])
-    macro = space.macro(**record["macro"])
-    heuristics = SearchSpace.from_mapping(record["search"], Heuristics.from_mapping(record["base"])).heuristics(
-        {k: v for k, v in config.items() if k in record["search"]})
-    shape = input_shape_of(macro.with_overrides(heuristics.macro_overrides()))
-    images = load_images(DataSpec.parse(record["data"]), getattr(macro, "num_classes", 10), shape)
-    return SupernetTrainer(space, macro, heuristics, images, record["data"], shape, _pick_device()), space
-
-
-def ranking_metrics(prefix: str, scores: np.ndarray, truth: np.ndarray) -> dict[str, float]:
-    """Kendall tau, sparse Kendall tau and P@top5% of subnet scores against truth, named with ``prefix``."""
-    return {prefix + "kendall_tau": C.kendall_tau(scores, truth),
-            prefix + "sparse_kendall_tau": C.sparse_kendall_tau(scores, truth, 0.1),
-            prefix + "p_at_top_5pct": C.precision_at_top_k(scores, truth, 0.05)}
-
-
-def _objective(value: float) -> float:
-    """What the scheduler compares: the tuning metric, with an undefined one (every subnet scored
-    the same, so the ranking says nothing) counted as 0, a ranking with no information."""
-    return float(value) if np.isfinite(value) else 0.0
-
-
-def _weights_sha256(model: Any) -> str:
-    import hashlib
-
-    digest = hashlib.sha256()
-    for name, tensor in sorted(model.state_dict().items()):
-        digest.update(name.encode())
-        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
-    return digest.hexdigest()
-
-
-def _now() -> float:
-    import time
-
-    return time.perf_counter()
 
 
 def _check_same_run(store: Store, record: dict[str, Any], out: str) -> None:

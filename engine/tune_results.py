@@ -30,7 +30,8 @@ from archscore.estimators.one_shot.search import MUTABLE_KEYS, SearchSpace
 
 from .errors import RunError
 from .sink import Store
-from .tune import CHECKPOINT_FILE, EXPERIMENT, Prepared, ranking_metrics, trainer_for
+from .tune import EXPERIMENT, Prepared
+from .tune_trial import CHECKPOINT_FILE, ranking_metrics, trainer_for
 
 log = logging.getLogger("archscore")
 

@@ -280,7 +280,7 @@ def test_pbt_explores_within_the_search_space_and_never_multiplies_text():
 
     from ray.tune.schedulers.pbt import _explore
 
-    from archscore.engine.tune import KeepInSearchSpace, pbt_mutations
+    from archscore.engine.tune_search import KeepInSearchSpace, pbt_mutations
 
     search = SearchSpace.from_mapping({"sampling": {"choice": ["uniform", "fairnas", "deiso"]},
                                        "momentum": {"uniform": [0.8, 0.99]}, "lr": {"loguniform": [0.01, 0.1]},
@@ -298,13 +298,14 @@ def test_pbt_explores_within_the_search_space_and_never_multiplies_text():
 
 
 def test_max_concurrent_trials_reaches_the_variant_generator(tmp_path):
-    from archscore.engine.tune import TuneConfig, _tune_config, prepare
+    from archscore.engine.tune import TuneConfig, prepare
+    from archscore.engine.tune_search import tune_settings
 
     config = TuneConfig(space="nb201", data="synthetic", truth=str(data_path("nb201", "cifar10_valid_test_3seed.csv")),
                         out=str(tmp_path / "t"), search={"lr": {"choice": [0.1, 0.05]}}, macro={"C": 4, "N": 1},
                         max_concurrent_trials=1, truth_archs=12)
     prepared = prepare(config)
-    assert _tune_config(config, prepared.search).search_alg.max_concurrent == 1
+    assert tune_settings(config, prepared.search).search_alg.max_concurrent == 1
     with pytest.raises(ValueError, match="max-concurrent"):
         prepare(TuneConfig(**{**config.__dict__, "max_concurrent_trials": 0}))
     with pytest.raises(ValueError, match="not a URI"):

@@ -1,0 +1,102 @@
+"""One ``archscore tune`` trial: a Tune function trainable around the one-shot supernet trainer.
+
+Runs in Tune's trial actors: trains epoch by epoch, scores the tuning truth architectures after
+each epoch and reports the ranking metrics with a checkpoint. It also rebuilds a trial's trainer
+for the driver's held-out scoring (:func:`trainer_for`). Knows nothing of schedulers or outputs.
+"""
+from __future__ import annotations
+
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from archscore.estimators import criteria as C
+from archscore.estimators.one_shot import Heuristics
+from archscore.estimators.one_shot.search import MUTABLE_KEYS, SearchSpace
+from archscore.spaces import get_space
+
+CHECKPOINT_FILE = "checkpoint.pt"
+
+
+def _trial(config: dict[str, Any], setup: dict[str, Any]) -> None:
+    """One trial: train a supernet epoch by epoch, reporting tuning-set ranking quality and a checkpoint."""
+    import torch
+    from ray import tune
+
+    torch.set_num_threads(setup["threads"])
+    record = setup["record"]
+    trainer, space = trainer_for(record, config)
+    archs = [space.parse(s) for s in setup["tuning"][0]]
+    truth = np.asarray(setup["tuning"][1], dtype=np.float64)
+    trial_id = tune.get_context().get_trial_id()
+    restored: dict[str, Any] = {"restored_from": None, "restored_weights": None}
+    checkpoint = tune.get_checkpoint()
+    if checkpoint is not None:
+        with checkpoint.as_directory() as directory:
+            state = torch.load(Path(directory) / CHECKPOINT_FILE, map_location=trainer.device, weights_only=False)
+        may_differ = MUTABLE_KEYS if record["scheduler"] == "pbt" else ()
+        trainer.load_state(state, may_differ=may_differ)
+        restored = {"restored_from": f"{state.get('trial_id')}@{state['epoch']}",
+                    "restored_weights": state.get("weights_sha256")}
+    while trainer.epoch < trainer.heuristics.epochs:
+        metrics = trainer.train_epoch()
+        metrics["current_lr"] = metrics.pop("lr")  # "lr" is the heuristic (the initial rate)
+        start = _now()
+        scores, _ = trainer.scorer(record["eval_batches"], record["eval_batch_size"]).score(archs)
+        metrics.update(ranking_metrics("tuning_", scores, truth))
+        metrics["score_seconds"] = _now() - start
+        metrics["objective"] = _objective(metrics["tuning_" + record["objective"]])
+        state = trainer.state()
+        state["trial_id"], state["weights_sha256"] = trial_id, _weights_sha256(trainer.model)
+        metrics.update(restored, weights_sha256=state["weights_sha256"])
+        restored = {"restored_from": None, "restored_weights": None}
+        with tempfile.TemporaryDirectory() as directory:
+            torch.save(state, Path(directory) / CHECKPOINT_FILE)
+            tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(directory))
+
+
+def trainer_for(record: dict[str, Any], config: dict[str, Any]) -> tuple[Any, Any]:
+    """(a supernet trainer for one trial's sampled config, the space): in the trial and when scoring its test split."""
+    from archscore.estimators.one_shot import SupernetTrainer
+
+    from .actors import _pick_device
+    from .data import DataSpec, load_images
+    from .scoring import input_shape_of
+
+    space = get_space(record["space"])
+    macro = space.macro(**record["macro"])
+    heuristics = SearchSpace.from_mapping(record["search"], Heuristics.from_mapping(record["base"])).heuristics(
+        {k: v for k, v in config.items() if k in record["search"]})
+    shape = input_shape_of(macro.with_overrides(heuristics.macro_overrides()))
+    images = load_images(DataSpec.parse(record["data"]), getattr(macro, "num_classes", 10), shape)
+    return SupernetTrainer(space, macro, heuristics, images, record["data"], shape, _pick_device()), space
+
+
+def ranking_metrics(prefix: str, scores: np.ndarray, truth: np.ndarray) -> dict[str, float]:
+    """Kendall tau, sparse Kendall tau and P@top5% of subnet scores against truth, named with ``prefix``."""
+    return {prefix + "kendall_tau": C.kendall_tau(scores, truth),
+            prefix + "sparse_kendall_tau": C.sparse_kendall_tau(scores, truth, 0.1),
+            prefix + "p_at_top_5pct": C.precision_at_top_k(scores, truth, 0.05)}
+
+
+def _objective(value: float) -> float:
+    """What the scheduler compares: the tuning metric, with an undefined one (every subnet scored
+    the same, so the ranking says nothing) counted as 0, a ranking with no information."""
+    return float(value) if np.isfinite(value) else 0.0
+
+
+def _weights_sha256(model: Any) -> str:
+    import hashlib
+
+    digest = hashlib.sha256()
+    for name, tensor in sorted(model.state_dict().items()):
+        digest.update(name.encode())
+        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()
+
+
+def _now() -> float:
+    return time.perf_counter()
