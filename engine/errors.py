@@ -2,6 +2,15 @@
 instead of) writing rows. Per-architecture failures are never raised: they are rows."""
 from __future__ import annotations
 
+from typing import Any
+
+
+def last_line(error: Any) -> str:
+    """The last non-empty line of an error's text: a remote (Ray) error's own message, without
+    the traceback Ray puts before it."""
+    lines = [ln.strip() for ln in str(error).splitlines() if ln.strip()]
+    return lines[-1] if lines else type(error).__name__
+
 
 class RunError(RuntimeError):
     """The run cannot go on; committed rows are kept and a rerun of the same command resumes."""

@@ -25,7 +25,7 @@ import pyarrow as pa
 import ray
 from ray.exceptions import RayError, RayTaskError
 
-from .errors import ActorSetupFailed, RunError, SweepInterrupted
+from .errors import ActorSetupFailed, RunError, SweepInterrupted, last_line
 from .schema import table_from_ipc
 from .scoring import WorkBatch
 
@@ -107,8 +107,7 @@ class Scheduler:
                     return True
                 except RayError as exc:
                     if getattr(exc, "_actor_init_failed", False):
-                        lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
-                        raise ActorSetupFailed(f"setting up a scorer actor failed: {lines[-1] if lines else exc}") from None
+                        raise ActorSetupFailed(f"setting up a scorer actor failed: {last_line(exc)}") from None
                     return False
             self._between_waits()
             if time.monotonic() > deadline:

@@ -31,7 +31,7 @@ from archscore.estimators import criteria as C
 from archscore.estimators.one_shot import Heuristics
 from archscore.spaces import get_space
 
-from .errors import RunError, SweepInterrupted
+from .errors import RunError, SweepInterrupted, last_line
 from .lease import Lease
 from .resources import ActorShape, wait_for_resources
 from .sink import Store, describe_differences
@@ -245,8 +245,7 @@ def _get(ref: Any, stop: threading.Event) -> Any:
             try:
                 return ray.get(ref)
             except RayError as exc:
-                lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
-                raise RunError(f"the supernet actor failed: {lines[-1] if lines else exc}") from None
+                raise RunError(f"the supernet actor failed: {last_line(exc)}") from None
         if stop.is_set():
             raise SweepInterrupted("stopped on request; the last whole checkpoint is kept")
 

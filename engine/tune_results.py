@@ -28,7 +28,7 @@ from ray.exceptions import RayError
 from archscore.estimators.one_shot import Heuristics
 from archscore.estimators.one_shot.search import MUTABLE_KEYS, SearchSpace
 
-from .errors import RunError
+from .errors import RunError, last_line
 from .sink import Store
 from .tune import EXPERIMENT, Prepared
 from .tune_trial import CHECKPOINT_FILE, ranking_metrics, trainer_for
@@ -84,7 +84,7 @@ def trials_table(grid: Any, prepared: Prepared, cpus: float, gpus: float) -> tup
         if trial_dir not in trials:
             raise RunError(f"Tune returned a result for {trial_dir}, a trial its experiment does not list")
         trial_id, status = trials[trial_dir]
-        error = _error_message(result.error) if result.error is not None else None
+        error = last_line(result.error) if result.error is not None else None
         if error is not None:
             status = "error"
         elif status == "terminated":
@@ -132,11 +132,6 @@ def _reports(store: Store, trial_rel: str) -> list[dict[str, Any]]:
                 by_epoch.pop(int(report["epoch"]), None)  # re-insert: the order is the last report's
                 by_epoch[int(report["epoch"])] = report
     return sorted(by_epoch.values(), key=lambda r: r["epoch"])
-
-
-def _error_message(error: Any) -> str:
-    lines = [ln.strip() for ln in str(error).splitlines() if ln.strip()]
-    return lines[-1] if lines else type(error).__name__
 
 
 def _row(search: SearchSpace, trial_id: str, epoch: int | None, status: str, error: str | None,
@@ -187,7 +182,7 @@ def _add_test_scores(rows: list[dict[str, Any]], prepared: Prepared, cpus: float
         try:
             row.update(ray.get(ref))
         except RayError as exc:
-            row["test_error"] = _error_message(exc)
+            row["test_error"] = last_line(exc)
     for row in rows:
         del row["_config"]
 
