@@ -206,6 +206,20 @@ def _scan(store: Store) -> _Scan:
     return _Scan(good, problems, dropped, overlapping)
 
 
+def refuse_other_settings(store: "Store", rel: str, record: dict[str, Any], out: str, kind: str) -> None:
+    """Refuse to continue a run in ``out`` whose recorded settings (the JSON file ``rel``) differ.
+
+    Raises:
+        ValueError: naming each differing setting with both values.
+    """
+    previous = store.read(rel)
+    if previous is not None:
+        there = json.loads(previous)
+        if there != record:
+            raise ValueError(f"{out} holds a {kind} run with other settings; use another --out. Differences:\n  "
+                             + "\n  ".join(describe_differences(there, record)))
+
+
 def describe_differences(there: Any, now: Any, prefix: str = "") -> list[str]:
     """Dotted keys whose values differ between two JSON-like values, with both values."""
     if isinstance(there, dict) and isinstance(now, dict):

@@ -20,7 +20,7 @@ import logging
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 import pyarrow as pa
@@ -34,7 +34,7 @@ from archscore.spaces import get_space
 from .errors import RunError, SweepInterrupted, last_line
 from .lease import Lease
 from .resources import ActorShape, wait_for_resources
-from .sink import Store, describe_differences
+from .sink import Store, refuse_other_settings
 from .sweep import _ensure_ray, _stop_on_signals
 
 log = logging.getLogger("archscore")
@@ -137,6 +137,31 @@ def truth_sample(truth_path: str, space: str, metric: str | None, n: int) -> tup
     return [names[i] for i in chosen], np.array([np.mean(by_arch[names[i]]) for i in chosen]), metric
 
 
+def check_training_data(spec: str, macro: Any, portions: Sequence[float] = ()) -> str:
+    """The data source as canonical text, once its whole source has loaded and fits the network
+    (and each of ``portions`` leaves non-empty splits): a bad source fails before anything starts.
+
+    Raises:
+        ValueError: naming the source and what is wrong.
+    """
+    from archscore.estimators.one_shot.scoring import VALID_FRACTION
+    from archscore.estimators.training import split, to_tensor
+
+    from .data import DataSpec, load_images
+    from .scoring import input_shape_of
+
+    data = DataSpec.parse(spec).canonical()
+    shape = input_shape_of(macro)
+    try:  # the whole source loads and fits the network: fail before anything starts
+        images = load_images(DataSpec.parse(data), getattr(macro, "num_classes", 10), shape)
+        to_tensor(images.test_x[:1], images, shape)
+        for portion in portions:
+            split(images, portion, VALID_FRACTION, seed=0)
+    except ValueError as exc:
+        raise ValueError(f"data source {data}: {exc}") from None
+    return data
+
+
 def train_supernet(config: SupernetConfig, should_stop: threading.Event | None = None) -> pa.Table:
     """Train (or continue) a supernet; returns the metrics table. See the module docstring.
 
@@ -145,21 +170,10 @@ def train_supernet(config: SupernetConfig, should_stop: threading.Event | None =
         RunError: resources, an interruption (the last checkpoint is kept).
     """
     space = get_space(config.space)
-    from archscore.estimators.training import to_tensor
-
-    from .data import DataSpec, load_images
-    from .scoring import input_shape_of
-
-    data = DataSpec.parse(config.data).canonical()
     macro = space.macro(**config.macro).with_overrides(config.heuristics.macro_overrides())
     if config.heuristics.dynamic_channels:
         space.supernet(macro, dynamic_channels=True)  # raises where the space has no varying channels
-    shape = input_shape_of(macro)
-    try:  # the whole source loads and fits the network: fail before anything starts
-        images = load_images(DataSpec.parse(data), getattr(macro, "num_classes", 10), shape)
-        to_tensor(images.test_x[:1], images, shape)
-    except ValueError as exc:
-        raise ValueError(f"data source {data}: {exc}") from None
+    data = check_training_data(config.data, macro)
     truth = _truth_sample(config)
     record = {"space": config.space, "macro": macro.as_dict(), "heuristics": config.heuristics.as_dict(),
               "data": data, "truth": None if truth is None else {"archs": truth[0], "metric": truth[2]},
@@ -223,12 +237,9 @@ def _train(config: SupernetConfig, record: dict[str, Any], truth: Any, store: St
 
 
 def _check_same_run(store: Store, record: dict[str, Any], out: str) -> None:
-    previous = store.read(RUN_FILE)
-    if previous is not None and store.size(LATEST) is not None:
-        there = json.loads(previous)
-        if there != record:
-            raise ValueError(f"{out} holds a supernet run with other settings; use another --out. "
-                             "Differences:\n  " + "\n  ".join(describe_differences(there, record)))
+    """A run file without a checkpoint holds nothing to continue: only a run with one is protected."""
+    if store.size(LATEST) is not None:
+        refuse_other_settings(store, RUN_FILE, record, out, "supernet")
 
 
 def _get(ref: Any, stop: threading.Event) -> Any:

@@ -20,7 +20,7 @@ import threading
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import ray
 
@@ -151,8 +151,11 @@ def _ensure_ray(address: str | None) -> bool:
 
 
 @contextmanager
-def _stop_on_signals(stop: threading.Event) -> Iterator[None]:
-    """First Ctrl-C (or SIGTERM): stop after committing what finished. Second: stop at once."""
+def _stop_on_signals(stop: threading.Event,
+                     message: str = "stopping: committing the finished batches (press Ctrl-C again to stop at once)",
+                     on_first: Callable[[], None] | None = None) -> Iterator[None]:
+    """First Ctrl-C (or SIGTERM): set ``stop``, log ``message``, call ``on_first``; the run stops
+    after committing what finished. Second: stop at once."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
@@ -161,7 +164,9 @@ def _stop_on_signals(stop: threading.Event) -> Iterator[None]:
         if stop.is_set():
             raise KeyboardInterrupt
         stop.set()
-        log.warning("stopping: committing the finished batches (press Ctrl-C again to stop at once)")
+        log.warning(message)
+        if on_first is not None:
+            on_first()
 
     previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:

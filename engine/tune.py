@@ -42,9 +42,9 @@ from archscore.spaces import get_space
 from .errors import RunError, SweepInterrupted
 from .lease import Lease
 from .resources import ActorShape, wait_for_resources
-from .sink import Store, describe_differences
-from .supernet import truth_sample
-from .sweep import _ensure_ray
+from .sink import Store, refuse_other_settings
+from .supernet import check_training_data, truth_sample
+from .sweep import _ensure_ray, _stop_on_signals
 from .tune_search import param_space, tune_settings
 from .tune_trial import _trial
 
@@ -134,7 +134,7 @@ def prepare(config: TuneConfig) -> Prepared:
     dynamic = [d for d in search.dimensions if d.key == "dynamic_channels" and True in d.values]
     if base.dynamic_channels or dynamic:
         space.supernet(macro, dynamic_channels=True)  # raises where the space has no varying channels
-    data = _check_data(config.data, macro, _portions(search))
+    data = check_training_data(config.data, macro, _portions(search))
     names, values, metric = truth_sample(config.truth, config.space, config.metric, config.truth_archs)
     order = np.random.default_rng(1).permutation(len(names))
     n_test = int(round(config.test_fraction * len(names)))
@@ -164,25 +164,6 @@ def _portions(search: SearchSpace) -> list[float]:
     return portions
 
 
-def _check_data(spec: str, macro: Any, portions: list[float]) -> str:
-    from archscore.estimators.one_shot.scoring import VALID_FRACTION
-    from archscore.estimators.training import split, to_tensor
-
-    from .data import DataSpec, load_images
-    from .scoring import input_shape_of
-
-    data = DataSpec.parse(spec).canonical()
-    shape = input_shape_of(macro)
-    try:  # the whole source loads and fits the network: fail before anything starts
-        images = load_images(DataSpec.parse(data), getattr(macro, "num_classes", 10), shape)
-        to_tensor(images.test_x[:1], images, shape)
-        for portion in portions:
-            split(images, portion, VALID_FRACTION, seed=0)
-    except ValueError as exc:
-        raise ValueError(f"data source {data}: {exc}") from None
-    return data
-
-
 def run_tune(config: TuneConfig) -> pa.Table:
     """Run (or continue) the search; returns the trials table. See the module docstring.
 
@@ -194,7 +175,7 @@ def run_tune(config: TuneConfig) -> pa.Table:
     """
     prepared = prepare(config)
     store = Store(config.out)
-    _check_same_run(store, prepared.record, config.out)
+    refuse_other_settings(store, RUN_FILE, prepared.record, config.out, "tune")
     started = _ensure_ray(config.address)
     try:
         return _run(config, prepared, store, embedded=started)
@@ -218,7 +199,7 @@ def _run(config: TuneConfig, prepared: Prepared, store: Store, embedded: bool) -
     os.environ.setdefault("TUNE_GLOBAL_CHECKPOINT_S", "2")
     lease = Lease(store, takeover=config.takeover).acquire()
     try:
-        _check_same_run(store, prepared.record, config.out)
+        refuse_other_settings(store, RUN_FILE, prepared.record, config.out, "tune")
         store.write(RUN_FILE, json.dumps(prepared.record, indent=2, sort_keys=True).encode())
         setup = {"record": prepared.record, "tuning": (prepared.tuning[0], prepared.tuning[1].tolist()),
                  "threads": max(1, int(config.cpus_per_trial))}
@@ -259,36 +240,15 @@ def _interrupt_tune_on_signals(interrupted: threading.Event) -> Iterator[None]:
     """Ctrl-C or SIGTERM: Tune's own graceful stop (it saves the experiment, then ends; SIGUSR1 is
     its signal for that), remembered here so the run reports an interruption, not a finished search.
     A second one stops at once."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def handler(signum: int, frame: Any) -> None:
-        if interrupted.is_set():
-            raise KeyboardInterrupt
-        interrupted.set()
-        log.warning("stopping: Tune saves the experiment, then trials.parquet is written (again to stop at once)")
-        os.kill(os.getpid(), signal.SIGUSR1)
-
-    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
     previous_env = os.environ.get("TUNE_DISABLE_SIGINT_HANDLER")
     os.environ["TUNE_DISABLE_SIGINT_HANDLER"] = "1"  # ours forwards to Tune's SIGUSR1 handler
     try:
-        yield
+        with _stop_on_signals(interrupted, "stopping: Tune saves the experiment, then trials.parquet is written "
+                                           "(again to stop at once)",
+                              on_first=lambda: os.kill(os.getpid(), signal.SIGUSR1)):
+            yield
     finally:
-        for sig, old in previous.items():
-            signal.signal(sig, old)
         if previous_env is None:
             os.environ.pop("TUNE_DISABLE_SIGINT_HANDLER", None)
         else:
             os.environ["TUNE_DISABLE_SIGINT_HANDLER"] = previous_env
-
-
-def _check_same_run(store: Store, record: dict[str, Any], out: str) -> None:
-    previous = store.read(RUN_FILE)
-    if previous is not None:
-        there = json.loads(previous)
-        if there != record:
-            raise ValueError(f"{out} holds a tune run with other settings; use another --out. Differences:\n  "
-                             + "\n  ".join(describe_differences(there, record)))
-
