@@ -366,23 +366,21 @@ def tune(space: str, data: str, truth: str, metric: str | None, search_file: str
 
 
 def _tune_summary(table: Any, out: str) -> str:
-    finals = [r for r in table.to_pylist() if r["final"] or r["epoch"] is None]
+    import math
+
+    from archscore.engine.tune_results import best_row
+
+    rows = table.to_pylist()
+    finals = [r for r in rows if r["final"] or r["epoch"] is None]
     counts: dict[str, int] = {}
     for row in finals:
         counts[row["status"]] = counts.get(row["status"], 0) + 1
     lines = [f"{len(finals)} trials: " + ", ".join(f"{n} {s}" for s, n in counts.items())
              + f"; wrote {out}/trials.parquet, {out}/report.html"]
-    best_raw = None
-    try:
-        import json
-        from pathlib import Path
-
-        best_raw = json.loads(Path(out, "best", "best.json").read_text())
-    except (OSError, ValueError):
-        pass
+    best_raw = best_row(rows)  # the row best/ was written from
     if best_raw:
         def fmt(v: Any) -> str:
-            return "n/a" if v is None else f"{v:.3f}"
+            return "n/a" if v is None or not math.isfinite(v) else f"{v:.3f}"
 
         lines.append(f"best trial {best_raw['trial_id']} (epoch {best_raw['epoch']}): tuning kendall tau "
                      f"{fmt(best_raw['tuning_kendall_tau'])}, held-out test kendall tau "

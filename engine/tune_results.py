@@ -99,7 +99,7 @@ def trials_table(grid: Any, prepared: Prepared, cpus: float, gpus: float) -> tup
                              report, path, i == len(reports) - 1))
     _add_test_scores(rows, prepared, cpus, gpus, _previous_test_scores(store))
     table = pa.Table.from_pylist(rows, schema=schema())
-    return table, _best(rows)
+    return table, best_row(rows)
 
 
 def _trials(grid: Any) -> dict[str, tuple[str, str]]:
@@ -201,7 +201,7 @@ def _score_test(record: dict[str, Any], config: dict[str, Any], checkpoint: str,
     return ranking_metrics("test_", scores, np.asarray(truth, dtype=np.float64))
 
 
-def _best(rows: list[dict[str, Any]]) -> dict[str, Any] | None:
+def best_row(rows: list[dict[str, Any]]) -> dict[str, Any] | None:
     """The final row with the highest objective among finished trials (among all trials with a
     checkpoint when none finished): the search's choice, made on the tuning split only."""
     finals = [r for r in rows if r["final"] and r["checkpoint"] and r["status"] in TESTED]
