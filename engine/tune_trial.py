@@ -44,10 +44,10 @@ def _trial(config: dict[str, Any], setup: dict[str, Any]) -> None:
     while trainer.epoch < trainer.heuristics.epochs:
         metrics = trainer.train_epoch()
         metrics["current_lr"] = metrics.pop("lr")  # "lr" is the heuristic (the initial rate)
-        start = _now()
+        start = time.perf_counter()
         scores, _ = trainer.scorer(record["eval_batches"], record["eval_batch_size"]).score(archs)
         metrics.update(ranking_metrics("tuning_", scores, truth))
-        metrics["score_seconds"] = _now() - start
+        metrics["score_seconds"] = time.perf_counter() - start
         metrics["objective"] = _objective(metrics["tuning_" + record["objective"]])
         state = trainer.state()
         state["trial_id"], state["weights_sha256"] = trial_id, _weights_sha256(trainer.model)
@@ -96,7 +96,3 @@ def _weights_sha256(model: Any) -> str:
         digest.update(name.encode())
         digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
     return digest.hexdigest()
-
-
-def _now() -> float:
-    return time.perf_counter()
