@@ -224,7 +224,7 @@ def _run(config: TuneConfig, prepared: Prepared, store: Store, embedded: bool) -
         lease.check()
         from .tune_results import trials_table, write_outputs
 
-        table, best = trials_table(grid, prepared, config.cpus_per_trial, gpus)
+        table, best = trials_table(grid, prepared, config.cpus_per_trial, gpus, interrupted.is_set())
         write_outputs(store, table, best, prepared)
         if interrupted.is_set():
             raise SweepInterrupted("stopped on request; trials.parquet shows where each trial stands")

@@ -70,11 +70,12 @@ def schema() -> pa.Schema:
                       pa.field("weights_sha256", pa.string())])
 
 
-def trials_table(grid: Any, prepared: Prepared, cpus: float, gpus: float) -> tuple[pa.Table, dict[str, Any] | None]:
+def trials_table(grid: Any, prepared: Prepared, cpus: float, gpus: float,
+                 interrupted: bool = False) -> tuple[pa.Table, dict[str, Any] | None]:
     """One row per (trial, epoch) and the best trial's final row (None if no trial has a checkpoint)."""
     store_root = os.path.dirname(grid.experiment_path.rstrip("/"))
     store = Store(store_root if "://" not in grid.experiment_path else grid.experiment_path.rsplit("/", 1)[0])
-    trials = _trials(grid)
+    trials = _trials(grid, interrupted)
     epochs = prepared.record["epochs"]
     rows: list[dict[str, Any]] = []
     for result in grid:
@@ -102,15 +103,27 @@ def trials_table(grid: Any, prepared: Prepared, cpus: float, gpus: float) -> tup
     return table, best_row(rows)
 
 
-def _trials(grid: Any) -> dict[str, tuple[str, str]]:
-    """trial directory name -> (trial id, terminated / error / running / pending), as saved."""
+def _trials(grid: Any, interrupted: bool) -> dict[str, tuple[str, str]]:
+    """trial directory name -> (trial id, terminated / error / running / pending).
+
+    After an interruption: as saved (Tune saves the trials as running, then marks them terminated
+    in memory; the saved state is what a resume reads). After a whole run: the driver's own, final
+    statuses (the last saved state can lag a trial's end).
+
+    Raises:
+        RunError: the statuses cannot be read.
+    """
     from ray.tune import ExperimentAnalysis
 
-    # the saved experiment state, not the driver's memory: after Ctrl-C Tune saves the trials as
-    # running, then marks them terminated in memory; the saved state is also what a resume reads
-    trials = ExperimentAnalysis(grid.experiment_path).trials
+    if interrupted:
+        trials = ExperimentAnalysis(grid.experiment_path).trials
+    else:
+        trials = getattr(getattr(grid, "_experiment_analysis", None), "trials", None)
+        if trials is None:
+            raise RunError("this Ray version's ResultGrid does not expose its trials' statuses "
+                           "(ResultGrid._experiment_analysis.trials); archscore tune needs them for trials.parquet")
     if not trials and len(grid):
-        raise RunError(f"Tune's saved experiment state in {grid.experiment_path} lists no trials")
+        raise RunError(f"Tune's experiment in {grid.experiment_path} lists no trials")
     status = {"TERMINATED": "terminated", "ERROR": "error", "PENDING": "pending"}
     return {os.path.basename(t.path.rstrip("/")): (t.trial_id, status.get(t.status, "running")) for t in trials}
 
