@@ -398,7 +398,8 @@ def _tune_summary(table: Any, out: str) -> str:
                    "the output of `archscore train` (any sweep's output: its estimators become metrics).")
 @click.option("--metric", help="Truth column to rank by, as the truth file names it (test-accuracy) or by its "
                                "alias (test_accuracy); default: test accuracy, val_accuracy, ...")
-@click.option("--space", default="nb201", show_default=True, help="Space of the truth file's architectures.")
+@click.option("--space", help="Space of the truth file's architectures  [default: detected from a NASLib zc "
+                                "json's keys, else nb201]")
 @click.option("--arch-column", help="Architecture column of a generic truth file (default: detected, or `arch`).")
 @click.option("--dataset", default="cifar10", show_default=True, help="Dataset key inside NASLib zc json files.")
 @click.option("--sparse-threshold", type=float, default=0.1, show_default=True,
@@ -411,7 +412,7 @@ def _tune_summary(table: Any, out: str) -> str:
                    "score ranks last, tied).")
 @click.option("--out", required=True, type=click.Path(file_okay=False),
               help="Where criteria.parquet and report.html go (not inside a sweep's output).")
-def evaluate(results_path: str, truth_path: str, metric: str | None, space: str, arch_column: str | None,
+def evaluate(results_path: str, truth_path: str, metric: str | None, space: str | None, arch_column: str | None,
              dataset: str, sparse_threshold: float, bootstrap: int, truth_by_class: bool, drop_failed: bool,
              out: str) -> None:
     """Rank criteria of every estimator in RESULTS against TRUTH, with an HTML report."""
@@ -434,7 +435,7 @@ def evaluate(results_path: str, truth_path: str, metric: str | None, space: str,
         if "://" in results_path or rpath.is_dir():
             results = read_results(results_path)
         elif rpath.suffix == ".json":
-            results = load_naslib(rpath, dataset)[1]
+            results = load_naslib(rpath, dataset, space)[1]
         elif rpath.is_file():
             results = pq.read_table(rpath)
         else:
@@ -442,8 +443,8 @@ def evaluate(results_path: str, truth_path: str, metric: str | None, space: str,
         tpath = Path(truth_path)
         if "://" not in truth_path and not tpath.exists():
             raise ValueError(f"--truth {truth_path!r} does not exist")
-        truth = (load_naslib(tpath, dataset)[0] if tpath.suffix == ".json"
-                 else load_truth(truth_path if "://" in truth_path else tpath, space, arch_column))
+        truth = (load_naslib(tpath, dataset, space)[0] if tpath.suffix == ".json"
+                 else load_truth(truth_path if "://" in truth_path else tpath, space or "nb201", arch_column))
         ev = run_evaluation(results, truth, EvalOptions(metric=metric, sparse_threshold=sparse_threshold,
                                                          n_boot=bootstrap, truth_by_class=truth_by_class,
                                                          drop_failed=drop_failed))

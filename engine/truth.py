@@ -30,7 +30,7 @@ import pyarrow as pa
 import pyarrow.csv as pcsv
 import pyarrow.parquet as pq
 
-from archscore.spaces import Space, get_space
+from archscore.spaces import SPACES, Space, get_space
 from archscore.spaces.nb201 import OPS as NB201_OPS, NB201Arch
 
 from .schema import RESULT_SCHEMA, STATUS_NONFINITE, STATUS_OK, VERSION
@@ -190,35 +190,77 @@ def naslib_nb201_arch(key: str) -> NB201Arch:
     return NB201Arch(tuple(ops))
 
 
-def load_naslib(path: str | Path, dataset: str = "cifar10") -> tuple[pa.Table, pa.Table]:
-    """(truth with ``val_accuracy``, published scores as a results table) from a NASLib zc json.
+def naslib_arch(space: str, key: str) -> Any:
+    """An architecture from a NASLib zc json key of ``space``: NB201's op tuple, NB101's matrix
+    entries then op codes, or the DARTS compact genotype."""
+    if space == "nb201":
+        return naslib_nb201_arch(key)
+    return get_space(space).parse(key)
 
-    Raises:
-        ValueError: a file for a space archscore does not have yet, or an unknown dataset.
-    """
-    path = Path(path)
+
+#: spaces whose NASLib zc files load, in the order their keys are tried
+NASLIB_SPACES = ("nb201", "nb101", "darts")
+
+
+def _naslib_entries(path: Path, dataset: str) -> dict[str, Any]:
     data = json.loads(path.read_text())
+    if dataset not in data and len(data) == 1:  # NB101's file wraps its datasets: {"nasbench101": {...}}
+        inner = next(iter(data.values()))
+        if isinstance(inner, dict) and dataset in inner:
+            data = inner
     if dataset not in data:
         raise ValueError(f"{path.name} has no dataset {dataset!r}; it has {sorted(data)}")
-    entries = data[dataset]
-    first = next(iter(entries), "")
-    try:
-        naslib_nb201_arch(first)
-    except ValueError:
-        raise ValueError(f"{path.name}: keys such as {first[:40]!r} are not NASLib NB201 cells; only NB201 "
-                         "files load until the NB101/DARTS spaces land") from None
-    space = get_space("nb201")
-    archs = [naslib_nb201_arch(k) for k in entries]
-    truth = truth_table(space, archs, {"val_accuracy": [e["val_accuracy"] for e in entries.values()]})
-    strings, hashes = space.describe_many(archs)
+    return data[dataset]
+
+
+def _naslib_space(path: Path, first: str, space: str | None) -> str:
+    candidates = [space] if space else [s for s in NASLIB_SPACES if s in SPACES]
+    errors = []
+    for name in candidates:
+        try:
+            naslib_arch(name, first)
+            return name
+        except ValueError as exc:
+            errors.append(f"{name}: {exc}")
+    raise ValueError(f"{path.name}: key {first[:60]!r} is not a NASLib cell of "
+                     f"{' or '.join(candidates)} ({'; '.join(errors)})")
+
+
+def load_naslib(path: str | Path, dataset: str = "cifar10", space: str | None = None) -> tuple[pa.Table, pa.Table]:
+    """(truth with ``val_accuracy``, published scores as a results table) from a NASLib zc json.
+
+    Both layouts load: NB201's and NB301's (``{dataset: {key: {proxy: {"score", "time"}, ...}}}``)
+    and NB101's (``{"nasbench101": {dataset: {key: {proxy: value}}}}``, no times). The space is
+    detected from the keys unless ``space`` is given.
+
+    Raises:
+        ValueError: an unknown dataset, keys of no space archscore has, or a key that does not parse.
+    """
+    path = Path(path)
+    entries = _naslib_entries(path, dataset)
+    space_name = _naslib_space(path, next(iter(entries), ""), space)
+    sp = get_space(space_name)
+    archs = []
+    for i, key in enumerate(entries):
+        try:
+            archs.append(naslib_arch(space_name, key))
+        except ValueError as exc:
+            raise ValueError(f"{path.name} entry {i} ({key[:60]!r}): {exc}") from None
+    truth = truth_table(sp, archs, {"val_accuracy": [float(e["val_accuracy"]) for e in entries.values()]})
+    strings, hashes = sp.describe_many(archs)
     rows: dict[str, list[Any]] = {f.name: [] for f in RESULT_SCHEMA}
-    for i, (arch, entry) in enumerate(zip(archs, entries.values())):
+    for i, entry in enumerate(entries.values()):
         for proxy, value in entry.items():
-            if not isinstance(value, dict) or "score" not in value:
+            if proxy in ("val_accuracy", "idx", "arch"):
                 continue
-            score = float(value["score"])
+            if isinstance(value, dict) and "score" in value:
+                score, seconds = float(value["score"]), float(value.get("time", np.nan))
+            elif isinstance(value, (int, float)) and not isinstance(value, bool):
+                score, seconds = float(value), np.nan
+            else:
+                continue
             ok = np.isfinite(score)
-            rows["space"].append("nb201")
+            rows["space"].append(space_name)
             rows["arch"].append(strings[i])
             rows["encoding"].append(None)
             rows["hash"].append(hashes[i])
@@ -227,7 +269,7 @@ def load_naslib(path: str | Path, dataset: str = "cifar10") -> tuple[pa.Table, p
             rows["score"].append(score)
             rows["status"].append(STATUS_OK if ok else STATUS_NONFINITE)
             rows["error"].append(None if ok else f"published score is {score!r}")
-            rows["seconds"].append(float(value.get("time", np.nan)))
+            rows["seconds"].append(seconds)
             rows["input_index"].append(i)
             rows["worker"].append(f"published:{path.name}")
             rows["version"].append(VERSION)

@@ -152,6 +152,13 @@ def load_cached(path: Path) -> tuple[np.ndarray, np.ndarray] | None:
     return encodings, hashes
 
 
+def table_if_cached() -> tuple[np.ndarray, np.ndarray] | None:
+    """The table when it is in memory or on disk; None rather than computing it."""
+    if table.cache_info().currsize or (cache_dir() / CACHE_NAME).is_file():
+        return table()
+    return None
+
+
 @lru_cache(maxsize=1)
 def table() -> tuple[np.ndarray, np.ndarray]:
     """The cached table; computed and written (:func:`rebuild`) on first use, or when the file

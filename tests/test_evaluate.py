@@ -58,8 +58,12 @@ def test_generic_truth_file_and_errors(tmp_path):
     path.write_text("arch,acc\nbad,1\n")
     with pytest.raises(ValueError, match="line 2"):
         load_truth(path)
-    with pytest.raises(ValueError, match="only NB201"):
-        load_naslib(data_path("naslib-zc", "zc_nasbench301.json"))
+    bad = tmp_path / "zc_other.json"
+    bad.write_text(json.dumps({"cifar10": {"[1, 2, 3]": {"val_accuracy": 1.0}}}))
+    with pytest.raises(ValueError, match="is not a NASLib cell of nb201 or nb101"):
+        load_naslib(bad)
+    with pytest.raises(ValueError, match="no dataset 'cifar100'"):
+        load_naslib(data_path("naslib-zc", "zc_nasbench101.json"), "cifar100")
 
 
 def test_generic_truth_files_metrics_are_float_columns_that_are_not_times(tmp_path):
@@ -86,6 +90,22 @@ def test_naslib_published_scores_match_scipy():
         assert ev.value(ours, "spearman") == pytest.approx(stats.spearmanr(s, a).statistic, abs=1e-12)
         assert by_class.value(ours, "kendall_tau") == pytest.approx(
             stats.kendalltau(s, _class_mean(zc, a)).statistic, abs=1e-12)
+
+
+def test_naslib_nb101_published_scores_match_scipy_on_all_500_raw_cells():
+    """NB101's keys are raw matrices (292 classes among 500): each row keeps its own accuracy."""
+    path = data_path("naslib-zc", "zc_nasbench101.json")
+    truth, results = load_naslib(path)
+    assert set(truth.column("space").to_pylist()) == {"nb101"} and truth.num_rows == 500
+    assert len(set(truth.column("hash").to_pylist())) == 292
+    ev = evaluate(results, truth, EvalOptions(n_boot=0))
+    zc = json.loads(path.read_text())["nasbench101"]["cifar10"]
+    assert ev.n == 500
+    a = np.array([v["val_accuracy"] for v in zc.values()])
+    for ours, theirs in (("synflow", "synflow"), ("jacob_cov", "jacov"), ("params", "params"), ("flops", "flops")):
+        s = np.array([v[theirs] for v in zc.values()])
+        assert ev.value(ours, "kendall_tau") == pytest.approx(stats.kendalltau(s, a).statistic, abs=1e-12)
+        assert ev.value(ours, "spearman") == pytest.approx(stats.spearmanr(s, a).statistic, abs=1e-12)
 
 
 def _class_mean(zc, acc):
