@@ -13,10 +13,41 @@ import torch
 
 from archscore.engine.scoring import Scorer, ScoringPlan, WorkBatch
 from archscore.estimators import ESTIMATORS, list_estimators
+from archscore.spaces import get_space, list_spaces
 
 NAMES = list_estimators()
 TINY = {"C": 4, "N": 1}
 GOOD = np.array([15624 - 1, 9876, 4321])  # cells with convolutions on live paths
+NEEDS_SUPERNET = {"oneshot", "oneshot_loss"}
+
+
+@functools.lru_cache(maxsize=None)
+def items_for(space: str) -> np.ndarray:
+    """A few architectures of ``space`` with parameters on live paths (fixed cells where sampling is costly)."""
+    if space == "nb201":
+        return GOOD
+    if space == "nb101":
+        from archscore.spaces.nb101 import from_spec
+
+        c3, c1, mp = "conv3x3-bn-relu", "conv1x1-bn-relu", "maxpool3x3"
+        cells = [([[0, 1, 1, 0], [0, 0, 0, 1], [0, 0, 0, 1], [0, 0, 0, 0]], ["input", c3, mp, "output"]),
+                 ([[0, 1, 0, 1], [0, 0, 1, 0], [0, 0, 0, 1], [0, 0, 0, 0]], ["input", c1, c3, "output"]),
+                 ([[0, 1, 0], [0, 0, 1], [0, 0, 0]], ["input", mp, "output"])]
+        return np.array([from_spec(*c).encoding for c in cells])
+    sp = get_space(space)
+    return np.array([sp.encode(a) for a in sp.sample(3, np.random.default_rng(0))], dtype=object)
+
+
+def has_supernet(space: str) -> bool:
+    sp = get_space(space)
+    try:
+        sp.supernet(sp.macro(**{k: v for k, v in TINY.items() if k in sp.macro().as_dict()}))
+    except NotImplementedError:
+        return False
+    return True
+
+
+CASES = [(space, name) for space in list_spaces() for name in NAMES]
 
 
 @functools.lru_cache(maxsize=1)
@@ -42,15 +73,30 @@ def options_for(names):
             for n in names if n in needs_checkpoint}
 
 
-def score(names, items=GOOD, seed=0, batch_size=8, macro=TINY, data="synthetic"):
-    scorer = Scorer(ScoringPlan("nb201", tuple(names), dict(macro), options_for(names), data=data,
+def score(names, items=None, seed=0, batch_size=8, macro=TINY, data="synthetic", space="nb201"):
+    items = items_for(space) if items is None else items
+    scorer = Scorer(ScoringPlan(space, tuple(names), dict(macro), options_for(names), data=data,
                                 batch_size=batch_size))
     return scorer, scorer.score(WorkBatch(0, seed, items, 0)).to_pylist()
 
 
+def runs_on(space, name):
+    """Skip an estimator that needs a supernet on a space without one (refusing it is tested below)."""
+    if name in NEEDS_SUPERNET and not has_supernet(space):
+        pytest.skip(f"{space} has no supernet; test_supernet_estimators_refuse_a_space_without_one covers it")
+
+
 @pytest.fixture(scope="module")
 def fused_rows():
-    return score(NAMES)[1]
+    """Every estimator fused, per space (those that need a supernet only where the space has one)."""
+    cache = {}
+
+    def rows(space):
+        if space not in cache:
+            names = [n for n in NAMES if n not in NEEDS_SUPERNET or has_supernet(space)]
+            cache[space] = score(names, space=space)[1]
+        return cache[space]
+    return rows
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -59,27 +105,38 @@ def test_declares_direction_and_doc(name):
     assert isinstance(cls.higher_is_better, bool) and cls.__doc__
 
 
-@pytest.mark.parametrize("name", NAMES)
-def test_finite_float_per_architecture(name):
-    rows = score([name])[1]
-    assert len(rows) == len(GOOD)
+@pytest.mark.parametrize("space, name", CASES)
+def test_finite_float_per_architecture(space, name):
+    runs_on(space, name)
+    rows = score([name], space=space)[1]
+    assert len(rows) == len(items_for(space))
     for r in rows:
         assert r["status"] == "ok", r["error"]
         assert isinstance(r["score"], float) and np.isfinite(r["score"])
 
 
-@pytest.mark.parametrize("name", NAMES)
-def test_independent_of_what_it_is_fused_with(name, fused_rows):
-    alone = [r["score"] for r in score([name])[1]]
-    fused = [r["score"] for r in fused_rows if r["estimator"] == name]
+@pytest.mark.parametrize("space, name", CASES)
+def test_independent_of_what_it_is_fused_with(space, name, fused_rows):
+    runs_on(space, name)
+    alone = [r["score"] for r in score([name], space=space)[1]]
+    fused = [r["score"] for r in fused_rows(space) if r["estimator"] == name]
     assert alone == fused
 
 
-@pytest.mark.parametrize("name", NAMES)
-def test_seed_matters_only_through_the_seed(name):
-    a = [r["score"] for r in score([name], seed=3)[1]]
-    b = [r["score"] for r in score([name], seed=3)[1]]
+@pytest.mark.parametrize("space, name", CASES)
+def test_seed_matters_only_through_the_seed(space, name):
+    runs_on(space, name)
+    a = [r["score"] for r in score([name], seed=3, space=space)[1]]
+    b = [r["score"] for r in score([name], seed=3, space=space)[1]]
     assert a == b
+
+
+@pytest.mark.parametrize("space, name", [(s, n) for s in list_spaces() for n in sorted(NEEDS_SUPERNET)
+                                         if not has_supernet(s)])
+def test_supernet_estimators_refuse_a_space_without_one(space, name):
+    """A run error before anything is scored, naming the space."""
+    with pytest.raises(ValueError, match=f"this run scores '{space}' .a space with no weight-sharing supernet"):
+        score([name], space=space)
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -102,9 +159,10 @@ def test_batch_of_one_is_scored_or_rejected_clearly(name):
         assert all("at least 2" in r["error"] for r in rows)
 
 
-@pytest.mark.parametrize("name", NAMES)
-def test_two_classes(name):
-    rows = score([name], macro={**TINY, "num_classes": 2})[1]
+@pytest.mark.parametrize("space, name", CASES)
+def test_two_classes(space, name):
+    runs_on(space, name)
+    rows = score([name], macro={**TINY, "num_classes": 2}, space=space)[1]
     assert all(r["status"] == "ok" for r in rows), [r["error"] for r in rows]
 
 

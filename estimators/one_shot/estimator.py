@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Hashable, Sequence
 
 from ..base import ESTIMATORS, Estimator, EstimatorGroup, GroupResult, describe_exception
+from archscore.spaces import Space
 
 LATEST = "checkpoint.pt"
 
@@ -55,7 +56,9 @@ class OneShotGroup(EstimatorGroup):
         state = torch.load(est.path, map_location=self.ctx.device, weights_only=False)
         space = self.ctx.space
         if state.get("space") != space.name:
-            raise ValueError(f"the checkpoint holds a {state.get('space')!r} supernet; this run scores {space.name!r}")
+            none = "" if type(space).supernet is not Space.supernet else " (a space with no weight-sharing supernet yet)"
+            raise ValueError(f"the checkpoint holds a {state.get('space')!r} supernet; this run scores "
+                             f"{space.name!r}{none}")
         if self.ctx.dataset is None:
             raise ValueError("oneshot needs the data the supernet trained on (--data)")
         data = self.ctx.dataset()
