@@ -35,7 +35,7 @@ def items_for(space: str) -> np.ndarray:
                  ([[0, 1, 0], [0, 0, 1], [0, 0, 0]], ["input", mp, "output"])]
         return np.array([from_spec(*c).encoding for c in cells])
     sp = get_space(space)
-    return np.array([sp.encode(a) for a in sp.sample(3, np.random.default_rng(0))], dtype=object)
+    return np.array([sp.encode(a) for a in sp.sample(2, np.random.default_rng(0))], dtype=object)
 
 
 def has_supernet(space: str) -> bool:

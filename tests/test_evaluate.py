@@ -108,6 +108,19 @@ def test_naslib_nb101_published_scores_match_scipy_on_all_500_raw_cells():
         assert ev.value(ours, "spearman") == pytest.approx(stats.spearmanr(s, a).statistic, abs=1e-12)
 
 
+def test_naslib_nb301_published_scores_match_scipy():
+    path = data_path("naslib-zc", "zc_nasbench301.json")
+    truth, results = load_naslib(path)
+    assert set(truth.column("space").to_pylist()) == {"darts"}
+    ev = evaluate(results, truth, EvalOptions(n_boot=0))
+    zc = json.loads(path.read_text())["cifar10"]
+    assert ev.n == len(zc) == 725
+    a = np.array([v["val_accuracy"] for v in zc.values()])
+    for ours, theirs in (("synflow", "synflow"), ("naswot", "nwot"), ("params", "params")):
+        s = np.array([v[theirs]["score"] for v in zc.values()])
+        assert ev.value(ours, "kendall_tau") == pytest.approx(stats.kendalltau(s, a).statistic, abs=1e-12)
+
+
 def _class_mean(zc, acc):
     from archscore.engine.truth import naslib_nb201_arch
     from archscore.spaces import get_space

@@ -24,3 +24,22 @@ def test_synflow_ranks_like_the_published_scores():
     assert ok.sum() > 190
     rho = spearmanr(ours[ok], published[ok]).statistic
     assert rho >= 0.98, rho
+
+
+def test_nb101_synflow_ranks_like_the_published_scores():
+    """Full-size NB101 networks (C=128, 3x3 cells) on 80 seeded cells of NASLib's 500 (bench.fidelity does all)."""
+    from archscore.engine.truth import load_naslib
+
+    truth, published = load_naslib(data_path("naslib-zc", "zc_nasbench101.json"))
+    archs = truth.column("arch").to_pylist()
+    pick = [archs[i] for i in np.random.default_rng(0).choice(len(archs), size=80, replace=False)]
+    pub = {a: s for a, s, e in zip(*(published.column(c).to_pylist() for c in ("arch", "score", "estimator")))
+           if e == "synflow"}
+    space = get_space("nb101")
+    rows = Scorer(ScoringPlan("nb101", ("synflow",))).score(
+        WorkBatch(0, 0, np.array([space.parse(a).encoding for a in pick]), 0)).to_pylist()
+    ours = np.array([r["score"] for r in rows])
+    theirs = np.array([pub[a] for a in pick])
+    assert np.isfinite(ours).all()
+    rho = spearmanr(ours, theirs).statistic
+    assert rho >= 0.98, rho
