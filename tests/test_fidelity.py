@@ -43,3 +43,17 @@ def test_nb101_synflow_ranks_like_the_published_scores():
     assert np.isfinite(ours).all()
     rho = spearmanr(ours, theirs).statistic
     assert rho >= 0.98, rho
+
+
+def test_nb301_synflow_ranks_like_the_published_scores():
+    """Full-size NB301 networks (C=32, 8 cells) on 50 seeded genotypes of NASLib's 725."""
+    zc = json.loads(data_path("naslib-zc", "zc_nasbench301.json").read_text())["cifar10"]
+    keys = sorted(zc)
+    keys = [keys[i] for i in np.random.default_rng(0).choice(len(keys), size=50, replace=False)]
+    space = get_space("darts")
+    rows = Scorer(ScoringPlan("darts", ("synflow",))).score(
+        WorkBatch(0, 0, np.array([space.parse(k).encoding for k in keys], dtype=object), 0)).to_pylist()
+    ours = np.array([r["score"] for r in rows])
+    assert np.isfinite(ours).all()
+    rho = spearmanr(ours, [zc[k]["synflow"]["score"] for k in keys]).statistic
+    assert rho >= 0.98, rho
