@@ -63,8 +63,8 @@ def spaces() -> None:
     """List the registered search spaces."""
     for name in SPACES.names():
         cls = SPACES.get(name)
-        size = f"{cls.size:,} architectures" if cls.size else "unbounded"
-        click.echo(f"{name:12s} {size:24s} {(cls.__doc__ or '').strip().splitlines()[0]}")
+        size = f"{cls.size:,} architectures" if cls.size else cls.size_note
+        click.echo(f"{name:14s} {size:28s} {(cls.__doc__ or '').strip().splitlines()[0]}")
 
 
 @main.command()

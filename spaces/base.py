@@ -52,6 +52,8 @@ class Space(ABC):
     name: ClassVar[str]
     #: Number of architectures when finite and enumerable, else ``None``.
     size: ClassVar[int | None] = None
+    #: How large a space without ``size`` is, in words (for ``archscore spaces``).
+    size_note: ClassVar[str] = "unbounded"
     macro_type: ClassVar[type[MacroConfig]]
 
     # -- encodings ----------------------------------------------------------------------------

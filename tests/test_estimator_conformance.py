@@ -35,6 +35,11 @@ def items_for(space: str) -> np.ndarray:
                  ([[0, 1, 0], [0, 0, 1], [0, 0, 0]], ["input", mp, "output"])]
         return np.array([from_spec(*c).encoding for c in cells])
     sp = get_space(space)
+    if space == "nds_resnet":  # the smallest settings: sampled ones reach 24 blocks of 256 channels
+        return np.array([sp.encode(sp.parse(t)) for t in ("ds=1,1,1;ws=16,24,16", "ds=1,2,1;ws=24,16,32")])
+    if space == "nds_resnext_a":
+        return np.array([sp.encode(sp.parse(t)) for t in ("ds=1,1,1;ws=16,32,16;bms=0.25,0.5,1.0;gs=1,2,4",
+                                                          "ds=1,2,1;ws=32,16,16;bms=1.0,0.25,0.5;gs=4,1,2")])
     return np.array([sp.encode(a) for a in sp.sample(2, np.random.default_rng(0))], dtype=object)
 
 
@@ -75,6 +80,8 @@ def options_for(names):
 
 def score(names, items=None, seed=0, batch_size=8, macro=TINY, data="synthetic", space="nb201"):
     items = items_for(space) if items is None else items
+    known = get_space(space).macro().as_dict()
+    macro = {k: v for k, v in macro.items() if k in known}  # tiny where the space has C and N
     scorer = Scorer(ScoringPlan(space, tuple(names), dict(macro), options_for(names), data=data,
                                 batch_size=batch_size))
     return scorer, scorer.score(WorkBatch(0, seed, items, 0)).to_pylist()

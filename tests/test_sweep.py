@@ -76,7 +76,10 @@ def test_unknown_names_fail_before_any_work(tmp_path):
 
 
 def test_list_commands():
-    assert "nb201" in CliRunner().invoke(main, ["spaces"]).output
+    listing = CliRunner().invoke(main, ["spaces"]).output
+    for name, size in (("nb201", "15,625"), ("nb101", "423,624"), ("nds_resnet", "1,259,712"),
+                       ("nds_resnext_a", "11,390,625"), ("darts", "1.08e+18")):
+        assert any(line.startswith(name + " ") and size in line for line in listing.splitlines()), listing
     out = CliRunner().invoke(main, ["estimators"]).output
     assert "params" in out and "higher is better" in out
 
