@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 from typing import Sequence
 
-from .nb101_graph import MAX_EDGES, MAX_VERTICES, OPS
+from .nb101_graph import MAX_VERTICES, OPS
 
 V_BITS, EDGE_BITS, OP_BITS = 3, 21, 2
 EDGE_SHIFT, OP_SHIFT = V_BITS, V_BITS + EDGE_BITS

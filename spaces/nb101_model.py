@@ -17,14 +17,13 @@ A disconnected cell (input not reaching output) outputs zeros.
 """
 from __future__ import annotations
 
-import math
-
 import torch
 from torch import nn
 
 from .nb101 import NB101Macro
 from .nb101_cells import compute_vertex_channels
 from .nb101_graph import OPS
+from .weight_init import fan_out_normal_init
 
 BN_MOMENTUM, BN_EPS = 0.003, 1e-5
 
@@ -54,7 +53,7 @@ class Cell(nn.Module):
                                           for t in range(1, n) if rows[0] >> t & 1})
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        rows, n, out = self.rows, len(self.rows), len(self.rows) - 1
+        rows, out = self.rows, len(self.rows) - 1
         tensors = [x]
         concat = []
         for t in range(1, out):
@@ -98,18 +97,7 @@ class NB101Network(nn.Module):
                 c_in = c_out
         self.layers = nn.Sequential(*layers)
         self.classifier = nn.Linear(c_out, macro.num_classes)
-        self._initialise()
-
-    def _initialise(self) -> None:
-        for m in self.modules():
-            if isinstance(m, nn.Conv2d):
-                m.weight.data.normal_(0, math.sqrt(2.0 / (m.kernel_size[0] * m.kernel_size[1] * m.out_channels)))
-            elif isinstance(m, nn.BatchNorm2d):
-                m.weight.data.fill_(1)
-                m.bias.data.zero_()
-            elif isinstance(m, nn.Linear):
-                m.weight.data.normal_(0, 0.01)
-                m.bias.data.zero_()
+        fan_out_normal_init(self)
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         return self.layers(x)

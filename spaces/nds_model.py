@@ -3,12 +3,11 @@
 initialisation (He-normal by fan-out for convs, N(0, 0.01) for the classifier, BN 1/0)."""
 from __future__ import annotations
 
-import math
-
 import torch
 from torch import nn
 
 from .nds import STEM_WIDTH, NdsArch, NdsMacro, blocks
+from .weight_init import fan_out_normal_init
 
 
 def conv_bn(c_in: int, c_out: int, kernel: int, stride: int = 1, groups: int = 1) -> list[nn.Module]:
@@ -41,16 +40,7 @@ class NdsNetwork(nn.Module):
         self.blocks = nn.Sequential(*(ResidualBlock(*b, arch.block) for b in blocks(arch)))
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.classifier = nn.Linear(arch.widths[-1], macro.num_classes)
-        for m in self.modules():
-            if isinstance(m, nn.Conv2d):
-                fan_out = m.kernel_size[0] * m.kernel_size[1] * m.out_channels  # pycls: groups not divided out
-                m.weight.data.normal_(0, math.sqrt(2.0 / fan_out))
-            elif isinstance(m, nn.BatchNorm2d):
-                m.weight.data.fill_(1.0)
-                m.bias.data.zero_()
-            elif isinstance(m, nn.Linear):
-                m.weight.data.normal_(0, 0.01)
-                m.bias.data.zero_()
+        fan_out_normal_init(self)
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         return self.blocks(self.stem(x))
