@@ -55,6 +55,9 @@ class Space(ABC):
     #: How large a space without ``size`` is, in words (for ``archscore spaces``).
     size_note: ClassVar[str] = "unbounded"
     macro_type: ClassVar[type[MacroConfig]]
+    #: ``sample`` draws canonical classes uniformly (one value per class), so de-isomorphic
+    #: sampling is plain sampling
+    samples_classes: ClassVar[bool] = False
 
     # -- encodings ----------------------------------------------------------------------------
     @abstractmethod
@@ -116,6 +119,10 @@ class Space(ABC):
             NotImplementedError: the space has no supernet yet.
         """
         raise NotImplementedError(f"space {self.name!r} has no weight-sharing supernet")
+
+    def sample_subnet(self, rng: np.random.Generator, macro: MacroConfig) -> Hashable:
+        """One architecture of the supernet built at ``macro``, uniformly (for supernet training)."""
+        return self.sample(1, rng)[0]
 
     def choice_shape(self) -> tuple[int, ...] | None:
         """Options per decision of a cell space (edges x ops), for path samplers; None if not one."""

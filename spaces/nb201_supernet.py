@@ -16,6 +16,7 @@ from torch import nn
 
 from .nb201 import EDGES, OPS, NB201Macro
 from .nb201_model import ResNetBasicblock, make_op
+from .supernet_parts import drop_path, set_batch_norms
 
 PARAMETER_FREE = ("skip_connect", "avg_pool_3x3")
 
@@ -70,13 +71,6 @@ class SupernetCell(nn.Module):
         return nodes[3]
 
 
-def _drop_path(x: torch.Tensor, rate: float) -> torch.Tensor:
-    """Zero whole samples with probability ``rate``; rescale the kept ones."""
-    keep = 1.0 - rate
-    mask = torch.empty((x.shape[0], 1, 1, 1), device=x.device, dtype=x.dtype).bernoulli_(keep)
-    return x / keep * mask
-
-
 class NB201Supernet(nn.Module):
     """All 15,625 NB201 networks with shared weights; see the module docstring.
 
@@ -104,7 +98,7 @@ class NB201Supernet(nn.Module):
         self.lastact = nn.Sequential(nn.BatchNorm2d(c), nn.ReLU(inplace=False))
         self.global_pooling = nn.AdaptiveAvgPool2d(1)
         self.classifier = nn.Linear(c, macro.num_classes)
-        _set_batch_norms(self, bn_affine, bn_track_running_stats)
+        set_batch_norms(self, bn_affine, bn_track_running_stats)
 
     def forward(self, x: torch.Tensor, ops: Sequence[int]) -> torch.Tensor:
         if len(ops) != len(EDGES):
@@ -116,17 +110,9 @@ class NB201Supernet(nn.Module):
             if isinstance(layer, SupernetCell):
                 out = layer(x, ops)
                 if self.training and self.path_dropout > 0:
-                    out = _drop_path(out, self.path_dropout * (i + 1) / n_cells)
+                    out = drop_path(out, self.path_dropout * (i + 1) / n_cells)
                 x, i = out, i + 1
             else:
                 x = layer(x)
         return self.classifier(self.global_pooling(self.lastact(x)).flatten(1))
 
-
-def _set_batch_norms(module: nn.Module, affine: bool, track: bool) -> None:
-    """Replace every BatchNorm2d below ``module`` with one of the requested kind."""
-    for name, child in module.named_children():
-        if isinstance(child, nn.BatchNorm2d):
-            setattr(module, name, nn.BatchNorm2d(child.num_features, affine=affine, track_running_stats=track))
-        else:
-            _set_batch_norms(child, affine, track)

@@ -37,7 +37,7 @@ class Heuristics:
     grad_clip: float = 5.0
     path_dropout: float = 0.0
     topology: str = "edges"
-    dynamic_channels: bool = False
+    dynamic_channels: bool | None = None
     cells_per_stage: int | None = None
     init_channels: int | None = None
     data_portion: float = 1.0
@@ -91,7 +91,7 @@ class Heuristics:
         return {"bn_affine": self.bn_affine,
                 "bn_track_running_stats": self.bn_track_running_stats or self.bn_recalibrate_batches > 0,
                 "wsbn": self.wsbn, "topology": self.topology, "path_dropout": self.path_dropout,
-                "dynamic_channels": self.dynamic_channels}
+                **({} if self.dynamic_channels is None else {"dynamic_channels": self.dynamic_channels})}
 
     def macro_overrides(self) -> dict[str, int]:
         """The low-fidelity switches as macro settings of a cell space (C and N)."""
@@ -161,8 +161,10 @@ HEURISTICS_DOC: dict[str, tuple[str, str]] = {
     "topology": ("edges: every edge owns its ops (NB201 as published); nodes: edges from the cell input own "
                  "their ops while the edges from intermediate nodes into a node share one op set",
                  "Yu et al. (op_on_edge / op_on_node)"),
-    "dynamic_channels": ("share convolution weights across channel counts by slicing; only spaces whose "
-                         "channel counts vary (NB101) have it: refused on NB201", "Yu et al."),
+    "dynamic_channels": ("share convolution weights across channel counts by slicing (first channels); unset: the "
+                         "space's default (NB101: on, as Yu et al.'s nasbench101; NDS: on, the only form, as Ning "
+                         "et al.'s ordinal supernet). Off on NB101: each width owns its weights. Refused on "
+                         "NB201 and DARTS, whose channel counts do not vary", "Yu et al."),
     "cells_per_stage": ("low fidelity: cells per stage (N) of the supernet; unset: the macro's", "Yu et al."),
     "init_channels": ("low fidelity: initial channels (C) of the supernet; unset: the macro's", "Yu et al."),
     "data_portion": ("low fidelity: fraction of the training split used", "Yu et al. (0.5 of CIFAR-10 train)"),

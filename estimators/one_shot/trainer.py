@@ -35,9 +35,12 @@ class SupernetTrainer:
         self.schedule = Schedule(h.lr, h.lr_schedule, h.epochs, self.steps_per_epoch, h.warmup_epochs)
         self.optimizer = make_optimizer(self.model.parameters(), h.lr, h.momentum, h.weight_decay, nesterov=False)
         self.rng = np.random.default_rng([h.seed, 2])
-        self.sampler = PathSampler(space, h.sampling, h.archs_per_step, self.rng)
+        self.sampler = PathSampler(space, h.sampling, h.archs_per_step, self.rng, self.macro)
         self.epoch = 0
         self.step = 0
+        # the torch generator (path dropout) as this trainer left it: restored around each epoch, so
+        # two trainers in one process (a test, PBT) do not draw from each other's stream
+        self.torch_rng = torch.get_rng_state()
 
     def train_epoch(self) -> dict[str, float]:
         """One pass over the training split; each step trains the sampler's subnets on one batch,
@@ -48,6 +51,7 @@ class SupernetTrainer:
         h = self.heuristics
         start = time.perf_counter()
         self.model.train()
+        torch.set_rng_state(self.torch_rng)
         total_loss, correct, seen = 0.0, 0, 0
         train = self.split.train
         for x, y in batches(self.data, self.data.train_x[train], self.data.train_y[train], h.batch_size,
@@ -67,6 +71,7 @@ class SupernetTrainer:
             self.optimizer.step()
             self.step += 1
         self.epoch += 1
+        self.torch_rng = torch.get_rng_state()
         if not np.isfinite(total_loss):
             raise FloatingPointError(f"supernet training diverged in epoch {self.epoch}")
         return {"epoch": self.epoch, "train_loss": total_loss / max(seen, 1),
@@ -79,12 +84,10 @@ class SupernetTrainer:
 
     def state(self) -> dict[str, Any]:
         """Everything to score subnets and to continue training exactly where this left off."""
-        import torch
-
         return {"format": CHECKPOINT_FORMAT, "space": self.space.name, "macro": self.macro.as_dict(),
                 "heuristics": self.heuristics.as_dict(), "data": self.data_spec, "epoch": self.epoch,
                 "step": self.step, "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
-                "rng": self.rng.bit_generator.state, "torch_rng": torch.get_rng_state()}
+                "rng": self.rng.bit_generator.state, "torch_rng": self.torch_rng}
 
     def load_state(self, state: dict[str, Any], may_differ: tuple[str, ...] = ()) -> None:
         """Continue from :meth:`state` of a trainer with the same heuristics and data, except the
@@ -94,8 +97,6 @@ class SupernetTrainer:
         Raises:
             ValueError: the checkpoint was made under other settings.
         """
-        import torch
-
         if state.get("format") != CHECKPOINT_FORMAT:
             raise ValueError(f"not an archscore supernet checkpoint (format {state.get('format')!r})")
         mine = {"space": self.space.name, "data": self.data_spec,
@@ -111,4 +112,4 @@ class SupernetTrainer:
             group["momentum"], group["weight_decay"] = self.heuristics.momentum, self.heuristics.weight_decay
         self.epoch, self.step = int(state["epoch"]), int(state["step"])
         self.rng.bit_generator.state = state["rng"]
-        torch.set_rng_state(state["torch_rng"])
+        self.torch_rng = state["torch_rng"]

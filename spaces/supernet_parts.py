@@ -1,0 +1,45 @@
+"""Pieces every weight-sharing supernet uses: per-sample path dropout and BN replacement."""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+def drop_path(x: torch.Tensor, rate: float) -> torch.Tensor:
+    """Zero whole samples with probability ``rate``; rescale the kept ones."""
+    keep = 1.0 - rate
+    mask = torch.empty((x.shape[0], 1, 1, 1), device=x.device, dtype=x.dtype).bernoulli_(keep)
+    return x / keep * mask
+
+
+def set_batch_norms(module: nn.Module, affine: bool, track: bool) -> None:
+    """Replace every BatchNorm2d below ``module`` with one of the requested kind (same eps and momentum)."""
+    for name, child in module.named_children():
+        if isinstance(child, nn.BatchNorm2d):
+            setattr(module, name, nn.BatchNorm2d(child.num_features, eps=child.eps, momentum=child.momentum,
+                                                 affine=affine, track_running_stats=track))
+        else:
+            set_batch_norms(child, affine, track)
+
+
+def refuse_dynamic_channels(space: str, options: dict) -> None:
+    """``dynamic_channels`` only means something where channel counts vary (NB101, NDS)."""
+    if options.pop("dynamic_channels", False):
+        raise ValueError(f"dynamic_channels shares weights across channel counts, which {space} does not vary; "
+                         "it applies to NB101 and NDS")
+
+
+def sliced_batch_norm(bn: nn.BatchNorm2d, y: torch.Tensor, c: int) -> torch.Tensor:
+    """``bn`` on its first ``c`` entries, with nn.BatchNorm2d's own rules (running statistics of
+    the slice updated in place; momentum None: a cumulative average)."""
+    factor = 0.0 if bn.momentum is None else bn.momentum
+    if bn.training and bn.track_running_stats and bn.num_batches_tracked is not None:
+        bn.num_batches_tracked.add_(1)
+        if bn.momentum is None:
+            factor = 1.0 / float(bn.num_batches_tracked)
+    use_batch = bn.training or bn.running_mean is None
+    return F.batch_norm(y, None if bn.running_mean is None else bn.running_mean[:c],
+                        None if bn.running_var is None else bn.running_var[:c],
+                        None if bn.weight is None else bn.weight[:c], None if bn.bias is None else bn.bias[:c],
+                        use_batch, factor, bn.eps)
