@@ -26,6 +26,7 @@ import ast
 import re
 from dataclasses import dataclass, field
 from functools import lru_cache
+import itertools
 from itertools import permutations
 from typing import Any, Sequence
 
@@ -178,6 +179,10 @@ def canonical_cell(cell: Cell) -> Cell:
 
 def canonical_string(arch: DartsArch) -> str:
     return "|".join(",".join(f"{src}{OPS[op]}" for src, op in canonical_cell(c)) for c in arch.cells())
+
+
+#: per node i (0..3), its possible input pairs in order
+_INPUT_PAIRS = tuple(tuple(itertools.combinations(range(i + 2), 2)) for i in range(NODES))
 
 
 def sample_cell(rng: np.random.Generator) -> Cell:
@@ -342,3 +347,30 @@ class DartsSpace(Space):
         from .darts_model import DartsNetwork
 
         return DartsNetwork(arch, macro)
+
+    def supernet(self, macro: DartsMacro, **options: Any) -> Any:
+        """:class:`~archscore.spaces.darts_supernet.DartsSupernet`; options: ``bn_affine``,
+        ``bn_track_running_stats``, ``wsbn``, ``topology``, ``path_dropout`` (``dynamic_channels``
+        refused: a DARTS cell's channel counts do not vary)."""
+        from .darts_supernet import DartsSupernet
+        from .supernet_parts import refuse_dynamic_channels
+
+        refuse_dynamic_channels("DARTS", options)
+        return DartsSupernet(macro, **options)
+
+    def choice_shape(self) -> tuple[int, ...]:
+        """Per cell (normal, reduce), per node i: which input pair (C(i+2, 2)), then each input's op."""
+        return tuple(n for _ in CELLS for i in range(NODES) for n in (len(_INPUT_PAIRS[i]), len(OPS), len(OPS)))
+
+    def from_choices(self, choices: Sequence[int]) -> DartsArch:
+        if len(choices) != len(self.choice_shape()):
+            raise ValueError(f"a DARTS genotype is {len(self.choice_shape())} choices, got {len(choices)}")
+        cells = []
+        for c in range(len(CELLS)):
+            pairs = []
+            for i in range(NODES):
+                pair, op_a, op_b = (int(v) for v in choices[3 * (NODES * c + i): 3 * (NODES * c + i) + 3])
+                a, b = _INPUT_PAIRS[i][pair]
+                pairs += [(a, op_a), (b, op_b)]
+            cells.append(tuple(pairs))
+        return DartsArch(*cells)

@@ -294,6 +294,7 @@ class NB101Space(Space):
 
     size = SIZE
     macro_type = NB101Macro
+    samples_classes = True  # the enumeration holds one cell per module hash
 
     def decode(self, encoding: Any) -> NB101Arch:
         return decode(encoding)
@@ -331,6 +332,20 @@ class NB101Space(Space):
         from .nb101_model import NB101Network
 
         return NB101Network(arch.pruned, macro)
+
+    def supernet(self, macro: NB101Macro, **options: Any) -> Any:
+        """:class:`~archscore.spaces.nb101_supernet.NB101Supernet`; options: ``bn_affine``,
+        ``bn_track_running_stats``, ``dynamic_channels``, ``path_dropout``; ``wsbn`` and
+        ``topology=nodes`` are refused (defined here for NB201 and DARTS cells only)."""
+        from .nb101_supernet import NB101Supernet
+
+        if options.pop("wsbn", False):
+            raise ValueError("wsbn (a BN after each parameter-free op) is not built for NB101's supernet; "
+                             "its only parameter-free op, max-pool, feeds sums that BN-ReLU convs normalise")
+        if options.pop("topology", "edges") != "edges":
+            raise ValueError("topology=nodes shares op sets across a cell's edges, defined for NB201 and DARTS; "
+                             "NB101's supernet has one op set per vertex slot (topology=edges)")
+        return NB101Supernet(macro, **options)
 
     # -- batched forms ----------------------------------------------------------------------------
     def decode_many(self, items: Sequence[Any]) -> tuple[list[NB101Arch | None], list[str | None]]:

@@ -79,16 +79,23 @@ LONG = {**{v: k for k, v in SHORT.items()}, "bot_muls": "bot_muls", "num_gs": "g
 
 @dataclass(frozen=True)
 class NdsMacro(MacroConfig):
-    """Outside the searched stages: classes, input channels and size (CIFAR by default)."""
+    """Outside the searched stages: classes, input channels and size (CIFAR by default).
+    ``max_depth`` / ``max_width`` cap the weight-sharing supernet to a sub-grid (0: no cap; a
+    low-fidelity supernet); stand-alone networks and costs do not read them."""
 
     num_classes: int = 10
     in_channels: int = 3
     input_size: int = 32
+    max_depth: int = 0
+    max_width: int = 0
 
     def __post_init__(self) -> None:
         for name in ("num_classes", "in_channels", "input_size"):
             if getattr(self, name) < 1:
                 raise ValueError(f"NDS macro {name} must be >= 1, got {getattr(self, name)}")
+        for name in ("max_depth", "max_width"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"NDS macro {name} must be >= 0 (0: no cap), got {getattr(self, name)}")
 
 
 def _conv(k: int, c_in: int, c_out: int, hw: int, groups: int = 1) -> tuple[int, int]:
@@ -135,6 +142,7 @@ class NdsSpace(Space):
 
     block: ClassVar[str]
     macro_type = NdsMacro
+    samples_classes = True  # every setting is its own class
 
     @classmethod
     def grid(cls) -> tuple[tuple[str, tuple[Any, ...]], ...]:
@@ -211,6 +219,29 @@ class NdsSpace(Space):
 
     def enumerate(self) -> Iterator[NdsArch]:
         return (self.decode(i) for i in range(self.size))
+
+    def supernet(self, macro: NdsMacro, **options: Any) -> Any:
+        """:class:`~archscore.spaces.nds_supernet.NdsSupernet` over the grid (capped by the macro);
+        options: ``bn_affine``, ``bn_track_running_stats``, ``path_dropout``; ``dynamic_channels``
+        is always on (refused off), ``wsbn`` and ``topology=nodes`` are refused (cell-space switches)."""
+        from .nds_supernet import NdsSupernet
+
+        if options.pop("dynamic_channels", True) is False:
+            raise ValueError("the NDS supernet always shares weights across widths by slicing (Ning et al.'s "
+                             "ordinal supernet); dynamic_channels=false is not offered")
+        if options.pop("wsbn", False):
+            raise ValueError("wsbn (a BN after each parameter-free op) applies to cell spaces; NDS blocks have none")
+        if options.pop("topology", "edges") != "edges":
+            raise ValueError("topology=nodes shares op sets across a cell's edges; NDS has no cells")
+        return NdsSupernet(dict(self.grid()), self.block, macro, **options)
+
+    def sample_subnet(self, rng: np.random.Generator, macro: NdsMacro) -> NdsArch:
+        """One setting, each stage parameter uniform over the (capped) grid, as NDS and Ning et al. sample."""
+        from .nds_supernet import capped
+
+        choices = capped(dict(self.grid()), macro)
+        return NdsArch(block=self.block, **{name: tuple(values[int(i)] for i in rng.integers(len(values), size=STAGES))
+                                            for name, values in choices.items()})
 
     def params(self, arch: NdsArch, macro: NdsMacro) -> int:
         return costs(arch, macro)[0]
