@@ -28,7 +28,7 @@ import pyarrow.parquet as pq
 import ray
 
 from archscore.estimators import criteria as C
-from archscore.estimators.one_shot import Heuristics
+from archscore.estimators.one_shot import Heuristics, check_settings
 from archscore.spaces import get_space
 
 from .errors import RunError, SweepInterrupted, last_line
@@ -104,19 +104,22 @@ class _SupernetActor:
         return self.trainer.scorer(eval_batches, batch_size).score(archs)[0].tolist()
 
 
-def _truth_sample(config: SupernetConfig) -> tuple[list[str], np.ndarray, str] | None:
+def _truth_sample(config: SupernetConfig, macro: Any) -> tuple[list[str], np.ndarray, str] | None:
     """A fixed, seeded set of truth architectures (strings) and their values, or None."""
     if not config.truth:
         return None
-    return truth_sample(config.truth, config.space, config.metric, config.truth_archs)
+    return truth_sample(config.truth, config.space, config.metric, config.truth_archs, macro)
 
 
-def truth_sample(truth_path: str, space: str, metric: str | None, n: int) -> tuple[list[str], np.ndarray, str]:
+def truth_sample(truth_path: str, space: str, metric: str | None, n: int,
+                 macro: Any = None) -> tuple[list[str], np.ndarray, str]:
     """``n`` truth architectures (seed 0; the same for the same truth) as strings, their mean value of
-    ``metric`` (default: the truth's first), and the metric's name.
+    ``metric`` (default: the truth's first), and the metric's name. With the supernet's ``macro``,
+    only architectures that supernet has (a capped NDS supernet has a corner of the grid).
 
     Raises:
-        ValueError: no such truth or metric, or fewer than 2 architectures with a finite value.
+        ValueError: no such truth or metric, or fewer than 2 architectures with a finite value
+            (that the supernet has).
     """
     from .evaluate import pick_metric
     from .truth import load_truth
@@ -130,8 +133,13 @@ def truth_sample(truth_path: str, space: str, metric: str | None, n: int) -> tup
         if np.isfinite(v):
             by_arch.setdefault(a, []).append(v)
     names = sorted(by_arch)
+    within = ""
+    if macro is not None:
+        sp = get_space(space)
+        names = [a for a in names if sp.supernet_covers(sp.parse(a), macro)]
+        within = f" within the supernet's macro {macro.as_dict()}"
     if len(names) < 2:
-        raise ValueError(f"--truth {truth_path} has fewer than 2 architectures with a finite {metric}")
+        raise ValueError(f"--truth {truth_path} has fewer than 2 architectures with a finite {metric}{within}")
     rng = np.random.default_rng(0)
     chosen = sorted(rng.choice(len(names), size=min(n, len(names)), replace=False))
     return [names[i] for i in chosen], np.array([np.mean(by_arch[names[i]]) for i in chosen]), metric
@@ -170,12 +178,11 @@ def train_supernet(config: SupernetConfig, should_stop: threading.Event | None =
         RunError: resources, an interruption (the last checkpoint is kept).
     """
     space = get_space(config.space)
-    macro = space.macro(**config.macro).with_overrides(config.heuristics.macro_overrides())
-    if config.heuristics.dynamic_channels:
-        space.supernet(macro, dynamic_channels=True)  # raises where the space has no varying channels
+    heuristics = config.heuristics.for_space(space)
+    macro = check_settings(space, space.macro(**config.macro), heuristics)
     data = check_training_data(config.data, macro)
-    truth = _truth_sample(config)
-    record = {"space": config.space, "macro": macro.as_dict(), "heuristics": config.heuristics.as_dict(),
+    truth = _truth_sample(config, macro)
+    record = {"space": config.space, "macro": macro.as_dict(), "heuristics": heuristics.as_dict(),
               "data": data, "truth": None if truth is None else {"archs": truth[0], "metric": truth[2]},
               "eval_batches": config.eval_batches, "eval_batch_size": config.eval_batch_size}
     store = Store(config.out)

@@ -35,7 +35,7 @@ import numpy as np
 import pyarrow as pa
 import ray
 
-from archscore.estimators.one_shot import Heuristics
+from archscore.estimators.one_shot import Heuristics, check_settings
 from archscore.estimators.one_shot.search import MUTABLE_KEYS, SearchSpace
 from archscore.spaces import get_space
 
@@ -122,7 +122,7 @@ def prepare(config: TuneConfig) -> Prepared:
     if "://" in config.out:
         raise ValueError("archscore tune writes --out through Ray Tune's local storage: give a directory on a "
                          "filesystem every node sees (local for one machine, NFS for a cluster), not a URI")
-    base = replace(config.base, epochs=config.epochs)
+    base = replace(config.base, epochs=config.epochs).for_space(space)
     search = SearchSpace.from_mapping(config.search, base)
     if config.scheduler == "pbt":
         mutable = [d.key for d in search.searched if d.key in MUTABLE_KEYS and d.kind != "grid"]
@@ -130,12 +130,17 @@ def prepare(config: TuneConfig) -> Prepared:
             raise ValueError("pbt mutates hyperparameters of running trials; the search space has none it can "
                              f"mutate (searchable by pbt: {', '.join(MUTABLE_KEYS)})")
     macro = space.macro(**config.macro)
-    space.supernet(macro.with_overrides(base.macro_overrides()), **base.module_options())
-    dynamic = [d for d in search.dimensions if d.key == "dynamic_channels" and True in d.values]
-    if base.dynamic_channels or dynamic:
-        space.supernet(macro, dynamic_channels=True)  # raises where the space has no varying channels
+    supernet_macro = check_settings(space, macro, base)
+    for d in search.dimensions:  # every listed value of the discrete keys, one at a time
+        if d.kind in ("constant", "choice", "grid"):
+            for value in d.values:
+                try:
+                    check_settings(space, macro, Heuristics.from_mapping({d.key: value}, base))
+                except ValueError as exc:
+                    raise ValueError(f"search space {d.key}={value!r}: {exc}") from None
     data = check_training_data(config.data, macro, _portions(search))
-    names, values, metric = truth_sample(config.truth, config.space, config.metric, config.truth_archs)
+    names, values, metric = truth_sample(config.truth, config.space, config.metric, config.truth_archs,
+                                         supernet_macro)
     order = np.random.default_rng(1).permutation(len(names))
     n_test = int(round(config.test_fraction * len(names)))
     if n_test < 2 or len(names) - n_test < 3:

@@ -120,6 +120,23 @@ class Space(ABC):
         """
         raise NotImplementedError(f"space {self.name!r} has no weight-sharing supernet")
 
+    def supernet_options(self, macro: MacroConfig, **options: Any) -> dict[str, Any]:
+        """Check supernet switches (the heuristics' module options) against this space without
+        building anything; returns those the supernet module takes.
+
+        Raises:
+            ValueError: a switch this space's supernet refuses, naming it.
+            NotImplementedError: the space has no supernet yet.
+        """
+        raise NotImplementedError(f"space {self.name!r} has no weight-sharing supernet")
+
+    #: ``dynamic_channels`` when the heuristics leave it unset
+    supernet_dynamic_channels: ClassVar[bool] = False
+
+    def supernet_covers(self, arch: Hashable, macro: MacroConfig) -> bool:
+        """Whether the supernet built at ``macro`` has ``arch`` (False only for a capped one)."""
+        return True
+
     def sample_subnet(self, rng: np.random.Generator, macro: MacroConfig) -> Hashable:
         """One architecture of the supernet built at ``macro``, uniformly (for supernet training)."""
         return self.sample(1, rng)[0]

@@ -353,10 +353,17 @@ class DartsSpace(Space):
         ``bn_track_running_stats``, ``wsbn``, ``topology``, ``path_dropout`` (``dynamic_channels``
         refused: a DARTS cell's channel counts do not vary)."""
         from .darts_supernet import DartsSupernet
+
+        return DartsSupernet(macro, **self.supernet_options(macro, **options))
+
+    def supernet_options(self, macro: DartsMacro, **options: Any) -> dict[str, Any]:
         from .supernet_parts import refuse_dynamic_channels
 
         refuse_dynamic_channels("DARTS", options)
-        return DartsSupernet(macro, **options)
+        if macro.cell_bn != "affine":
+            raise ValueError("the DARTS supernet takes its BN options from the heuristics; "
+                             f"macro cell_bn={macro.cell_bn!r} applies to stand-alone networks only")
+        return options
 
     def choice_shape(self) -> tuple[int, ...]:
         """Per cell (normal, reduce), per node i: which input pair (C(i+2, 2)), then each input's op."""

@@ -87,7 +87,8 @@ class DartsSupernet(nn.Module):
     """Every DARTS genotype with shared weights; see the module docstring.
 
     Args:
-        bn_affine, bn_track_running_stats: options of every BN layer (DARTS's search: not affine).
+        bn_affine, bn_track_running_stats: options of every BN layer (the stem BN is always affine;
+            DARTS's search cells: not affine).
         wsbn: a BN after each pooling candidate (DARTS's search network has it).
         topology: ``edges`` or ``nodes`` (see :func:`op_set_keys`).
         path_dropout: rate of dropping a cell's output per sample while training, scaled by depth.
@@ -96,18 +97,17 @@ class DartsSupernet(nn.Module):
     def __init__(self, macro: DartsMacro, bn_affine: bool = True, bn_track_running_stats: bool = False,
                  wsbn: bool = False, topology: str = "edges", path_dropout: float = 0.0) -> None:
         super().__init__()
-        if macro.cell_bn != "affine":
-            raise ValueError("the DARTS supernet takes its BN options from the heuristics; "
-                             f"macro cell_bn={macro.cell_bn!r} applies to stand-alone networks only")
         c3 = 3 * macro.C
         self.path_dropout = path_dropout
+        self.generator: torch.Generator | None = None  # path dropout's stream; the trainer sets its own
         self.stem = nn.Sequential(nn.Conv2d(macro.in_channels, c3, 3, padding=1, bias=False), nn.BatchNorm2d(c3))
         layout = _layout(macro)
         self.cells = nn.ModuleList(SupernetCell(c_pp, c_p, c, reduction, reduction_prev, topology, wsbn)
                                    for reduction, reduction_prev, c_pp, c_p, c, _ in layout)
         self.global_pooling = nn.AdaptiveAvgPool2d(1)
         self.classifier = nn.Linear(4 * layout[-1][4], macro.num_classes)
-        set_batch_norms(self, bn_affine, bn_track_running_stats)
+        set_batch_norms(self.cells, bn_affine, bn_track_running_stats)
+        set_batch_norms(self.stem, True, bn_track_running_stats)  # not searched: affine, as quark0's search stem
 
     def forward(self, x: torch.Tensor, arch: DartsArch) -> torch.Tensor:
         if not isinstance(arch, DartsArch):
@@ -117,6 +117,6 @@ class DartsSupernet(nn.Module):
         for i, cell in enumerate(self.cells):
             out = cell(s0, s1, arch.reduce if cell.reduction else arch.normal)
             if self.training and self.path_dropout > 0:
-                out = drop_path(out, self.path_dropout * (i + 1) / n)
+                out = drop_path(out, self.path_dropout * (i + 1) / n, self.generator)
             s0, s1 = s1, out
         return self.classifier(self.global_pooling(s1).flatten(1))

@@ -295,6 +295,7 @@ class NB101Space(Space):
     size = SIZE
     macro_type = NB101Macro
     samples_classes = True  # the enumeration holds one cell per module hash
+    supernet_dynamic_channels = True  # Yu et al.'s nasbench101 supernet slices channels
 
     def decode(self, encoding: Any) -> NB101Arch:
         return decode(encoding)
@@ -339,13 +340,16 @@ class NB101Space(Space):
         ``topology=nodes`` are refused (defined here for NB201 and DARTS cells only)."""
         from .nb101_supernet import NB101Supernet
 
+        return NB101Supernet(macro, **self.supernet_options(macro, **options))
+
+    def supernet_options(self, macro: NB101Macro, **options: Any) -> dict[str, Any]:
         if options.pop("wsbn", False):
             raise ValueError("wsbn (a BN after each parameter-free op) is not built for NB101's supernet; "
                              "its only parameter-free op, max-pool, feeds sums that BN-ReLU convs normalise")
         if options.pop("topology", "edges") != "edges":
             raise ValueError("topology=nodes shares op sets across a cell's edges, defined for NB201 and DARTS; "
                              "NB101's supernet has one op set per vertex slot (topology=edges)")
-        return NB101Supernet(macro, **options)
+        return options
 
     # -- batched forms ----------------------------------------------------------------------------
     def decode_many(self, items: Sequence[Any]) -> tuple[list[NB101Arch | None], list[str | None]]:

@@ -126,7 +126,7 @@ class NB101Supernet(nn.Module):
     """All 423,624 NB101 cells with shared weights; see the module docstring.
 
     Args:
-        bn_affine, bn_track_running_stats: options of every BN layer.
+        bn_affine, bn_track_running_stats: options of every BN layer (the stem BN is always affine).
         dynamic_channels: share weights across a slot's widths by slicing (see the module docstring).
         path_dropout: rate of dropping a cell's output per sample while training, scaled by depth.
     """
@@ -135,7 +135,9 @@ class NB101Supernet(nn.Module):
                  dynamic_channels: bool = True, path_dropout: float = 0.0) -> None:
         super().__init__()
         self.path_dropout = path_dropout
-        self.stem = SlicedConvBnRelu(macro.in_channels, macro.C, 3, bn_affine, bn_track_running_stats)
+        self.generator: torch.Generator | None = None  # path dropout's stream; the trainer sets its own
+        # the stem is not searched: its BN is affine whatever the cells' BN (as in nasws)
+        self.stem = SlicedConvBnRelu(macro.in_channels, macro.C, 3, True, bn_track_running_stats)
         cells: list[nn.Module] = []
         c_in = c_out = macro.C
         for stack in range(macro.stacks):
@@ -159,5 +161,5 @@ class NB101Supernet(nn.Module):
                 x = F.max_pool2d(x, 2, 2)
             x = cell(x, pruned)
             if self.training and self.path_dropout > 0:
-                x = drop_path(x, self.path_dropout * (i + 1) / len(self.cells))
+                x = drop_path(x, self.path_dropout * (i + 1) / len(self.cells), self.generator)
         return self.classifier(x.mean((2, 3)))

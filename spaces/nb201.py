@@ -225,12 +225,15 @@ class NB201Space(Space):
         """:class:`~archscore.spaces.nb201_supernet.NB201Supernet`; options: ``bn_affine``,
         ``bn_track_running_stats``, ``wsbn``, ``topology``, ``path_dropout``, ``dynamic_channels``
         (refused: NB201's channel counts do not vary)."""
-        if options.pop("dynamic_channels", False):
-            raise ValueError("dynamic_channels shares weights across channel counts, which NB201 does not vary; "
-                             "it applies to spaces such as NB101")
         from .nb201_supernet import NB201Supernet
 
-        return NB201Supernet(macro, **options)
+        return NB201Supernet(macro, **self.supernet_options(macro, **options))
+
+    def supernet_options(self, macro: NB201Macro, **options: Any) -> dict[str, Any]:
+        from .supernet_parts import refuse_dynamic_channels
+
+        refuse_dynamic_channels("NB201", options)
+        return options
 
     def choice_shape(self) -> tuple[int, ...]:
         return (len(OPS),) * NUM_EDGES

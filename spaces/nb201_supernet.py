@@ -86,6 +86,7 @@ class NB201Supernet(nn.Module):
         super().__init__()
         C, N = macro.C, macro.N
         self.path_dropout = path_dropout
+        self.generator: torch.Generator | None = None  # path dropout's stream; the trainer sets its own
         self.stem = nn.Sequential(nn.Conv2d(macro.in_channels, C, 3, padding=1, bias=False), nn.BatchNorm2d(C))
         layers: list[nn.Module] = []
         c = C
@@ -110,7 +111,7 @@ class NB201Supernet(nn.Module):
             if isinstance(layer, SupernetCell):
                 out = layer(x, ops)
                 if self.training and self.path_dropout > 0:
-                    out = drop_path(out, self.path_dropout * (i + 1) / n_cells)
+                    out = drop_path(out, self.path_dropout * (i + 1) / n_cells, self.generator)
                 x, i = out, i + 1
             else:
                 x = layer(x)

@@ -143,6 +143,7 @@ class NdsSpace(Space):
     block: ClassVar[str]
     macro_type = NdsMacro
     samples_classes = True  # every setting is its own class
+    supernet_dynamic_channels = True  # the ordinal supernet's only form
 
     @classmethod
     def grid(cls) -> tuple[tuple[str, tuple[Any, ...]], ...]:
@@ -226,6 +227,12 @@ class NdsSpace(Space):
         is always on (refused off), ``wsbn`` and ``topology=nodes`` are refused (cell-space switches)."""
         from .nds_supernet import NdsSupernet
 
+        return NdsSupernet(dict(self.grid()), self.block, macro, **self.supernet_options(macro, **options))
+
+    def supernet_options(self, macro: NdsMacro, **options: Any) -> dict[str, Any]:
+        from .nds_supernet import capped
+
+        capped(dict(self.grid()), macro)  # raises on a cap below every choice
         if options.pop("dynamic_channels", True) is False:
             raise ValueError("the NDS supernet always shares weights across widths by slicing (Ning et al.'s "
                              "ordinal supernet); dynamic_channels=false is not offered")
@@ -233,7 +240,13 @@ class NdsSpace(Space):
             raise ValueError("wsbn (a BN after each parameter-free op) applies to cell spaces; NDS blocks have none")
         if options.pop("topology", "edges") != "edges":
             raise ValueError("topology=nodes shares op sets across a cell's edges; NDS has no cells")
-        return NdsSupernet(dict(self.grid()), self.block, macro, **options)
+        return options
+
+    def supernet_covers(self, arch: NdsArch, macro: NdsMacro) -> bool:
+        from .nds_supernet import capped
+
+        choices = capped(dict(self.grid()), macro)
+        return all(v in choices[name] for name in choices for v in getattr(arch, name))
 
     def sample_subnet(self, rng: np.random.Generator, macro: NdsMacro) -> NdsArch:
         """One setting, each stage parameter uniform over the (capped) grid, as NDS and Ning et al. sample."""

@@ -81,7 +81,7 @@ class NdsSupernet(nn.Module):
     Args:
         grid: the space's grid, ``(name, choices)`` per stage parameter.
         block: ``basic`` or ``bottleneck``.
-        bn_affine, bn_track_running_stats: options of every BN layer.
+        bn_affine, bn_track_running_stats: options of every BN layer (the stem BN is always affine).
         path_dropout: rate of dropping a stage's output per sample while training, scaled by depth.
     """
 
@@ -89,10 +89,12 @@ class NdsSupernet(nn.Module):
                  bn_track_running_stats: bool = False, path_dropout: float = 0.0) -> None:
         super().__init__()
         self.block, self.path_dropout = block, path_dropout
+        self.generator: torch.Generator | None = None  # path dropout's stream; the trainer sets its own
         self.choices = capped(grid, macro)
         max_depth, max_width = max(self.choices["depths"]), max(self.choices["widths"])
         max_bottleneck = int(round(max_width * max(self.choices.get("bot_muls", (1.0,)))))
-        self.stem = SlicedConvBn(macro.in_channels, STEM_WIDTH, 3, 1, bn_affine, bn_track_running_stats)
+        # the stem is not searched: its BN is affine whatever the blocks' BN (pycls's stem, as aw_nas)
+        self.stem = SlicedConvBn(macro.in_channels, STEM_WIDTH, 3, 1, True, bn_track_running_stats)
         stages, w_in = [], STEM_WIDTH
         for stage in range(STAGES):
             blocks = nn.ModuleList()
@@ -120,7 +122,7 @@ class NdsSupernet(nn.Module):
             for b in range(arch.depths[stage]):
                 x = blocks[b](x, arch.widths[stage], arch.bot_muls[stage], arch.groups[stage])
             if self.training and self.path_dropout > 0:
-                x = drop_path(x, self.path_dropout * (stage + 1) / STAGES)
+                x = drop_path(x, self.path_dropout * (stage + 1) / STAGES, self.generator)
         w = arch.widths[-1]
         return F.linear(x.mean((2, 3)), self.classifier.weight[:, :w], self.classifier.bias)
 

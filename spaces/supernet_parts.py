@@ -6,10 +6,11 @@ import torch.nn.functional as F
 from torch import nn
 
 
-def drop_path(x: torch.Tensor, rate: float) -> torch.Tensor:
-    """Zero whole samples with probability ``rate``; rescale the kept ones."""
+def drop_path(x: torch.Tensor, rate: float, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Zero whole samples with probability ``rate``; rescale the kept ones. ``generator``: the
+    trainer's own stream (None: torch's default)."""
     keep = 1.0 - rate
-    mask = torch.empty((x.shape[0], 1, 1, 1), device=x.device, dtype=x.dtype).bernoulli_(keep)
+    mask = torch.empty((x.shape[0], 1, 1, 1), device=x.device, dtype=x.dtype).bernoulli_(keep, generator=generator)
     return x / keep * mask
 
 

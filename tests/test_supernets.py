@@ -305,3 +305,73 @@ def test_nds_caps_bound_sampling_and_scoring():
         space.supernet(space.macro(max_width=8))
     with pytest.raises(ValueError, match="dynamic_channels=false"):
         space.supernet(macro, dynamic_channels=False)
+
+
+# -- settings, streams, BN options ---------------------------------------------------------------
+
+@pytest.mark.parametrize("space_name", sorted(TINY))
+def test_every_supernet_builds_with_non_affine_tracked_batch_norm(space_name):
+    space = get_space(space_name)
+    net = space.supernet(space.macro(**TINY[space_name]), bn_affine=False, bn_track_running_stats=True)
+    rng = np.random.default_rng(0)
+    arch = space.sample_subnet(rng, space.macro(**TINY[space_name]))
+    assert net.eval()(batch(), arch).shape == (4, 10)
+
+
+@pytest.mark.parametrize("space_name, settings, message", [
+    ("nb101", {"wsbn": True}, "wsbn"),
+    ("nb101", {"topology": "nodes"}, "topology=nodes"),
+    ("nb101", {"sampling": "fairnas"}, "fairnas needs decisions"),
+    ("darts", {"sampling": "deiso"}, "deiso needs a finite space"),
+    ("darts", {"dynamic_channels": True}, "dynamic_channels"),
+    ("nds_resnet", {"dynamic_channels": False}, "dynamic_channels=false"),
+    ("nds_resnet", {"init_channels": 8}, "init_channels sets the macro's C / N, which nds_resnet does not have"),
+    ("nb201", {"dynamic_channels": True}, "dynamic_channels"),
+])
+def test_settings_a_space_refuses_fail_before_anything_is_built(space_name, settings, message):
+    from archscore.estimators.one_shot import check_settings
+
+    space = get_space(space_name)
+    with pytest.raises(ValueError, match=message):
+        check_settings(space, space.macro(), Heuristics.from_mapping(settings))
+
+
+def test_unset_dynamic_channels_resolves_to_the_space_default():
+    h = Heuristics()
+    assert h.dynamic_channels is None
+    assert h.for_space(get_space("nb101")).dynamic_channels is True
+    assert h.for_space(get_space("nds_resnext_a")).dynamic_channels is True
+    assert h.for_space(get_space("nb201")).dynamic_channels is False  # as NB201 runs recorded it before
+    assert Heuristics(dynamic_channels=False).for_space(get_space("nb101")).dynamic_channels is False
+
+
+def test_two_trainers_in_one_process_do_not_share_a_path_dropout_stream(synthetic):
+    space, macro = get_space("darts"), get_space("darts").macro(C=4, N=1)
+    h = Heuristics.from_mapping({"epochs": 2, "batch_size": 64, "path_dropout": 0.3})
+
+    def make():
+        return SupernetTrainer(space, macro, h, synthetic, "synthetic", SHAPE)
+
+    alone = make()
+    alone.train_epoch()
+    a, b = make(), make()  # interleaved: a, b, a draws
+    a.train_epoch()
+    torch.rand(1000)  # the global stream moves; the trainers' own do not
+    b.train_epoch()
+    for (k, x), y, z in zip(alone.model.state_dict().items(), a.model.state_dict().values(),
+                            b.model.state_dict().values()):
+        assert torch.equal(x, y) and torch.equal(x, z), k
+
+
+def test_an_nds_truth_sample_keeps_what_a_capped_supernet_has(tmp_path):
+    from archscore.engine.supernet import truth_sample
+
+    space = get_space("nds_resnet")
+    archs = [space.parse(t) for t in ("ds=1,1,1;ws=16,16,16", "ds=2,1,2;ws=24,16,24", "ds=3,1,1;ws=16,16,16",
+                                      "ds=1,1,1;ws=256,16,16")]
+    path = tmp_path / "truth.csv"
+    path.write_text("arch,test_accuracy\n" + "".join(f'"{space.to_string(a)}",{90 + i}.5\n' for i, a in enumerate(archs)))
+    names, values, _ = truth_sample(str(path), "nds_resnet", None, 10, space.macro(max_depth=2, max_width=24))
+    assert names == sorted(space.to_string(a) for a in archs[:2]) and sorted(values) == [90.5, 91.5]
+    with pytest.raises(ValueError, match="within the supernet's macro"):
+        truth_sample(str(path), "nds_resnet", None, 10, space.macro(max_depth=1, max_width=16))

@@ -2,6 +2,6 @@
 inherited weights. Plain torch; the engine runs it on actors and writes its checkpoints."""
 from . import estimator  # noqa: F401  (registers oneshot and oneshot_loss)
 from .heuristics import HEURISTICS_DOC, Heuristics
-from .trainer import SupernetTrainer
+from .trainer import SupernetTrainer, check_settings
 
-__all__ = ["HEURISTICS_DOC", "Heuristics", "SupernetTrainer"]
+__all__ = ["HEURISTICS_DOC", "Heuristics", "SupernetTrainer", "check_settings"]

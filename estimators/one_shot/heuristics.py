@@ -85,6 +85,13 @@ class Heuristics:
     def as_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
+    def for_space(self, space: Any) -> "Heuristics":
+        """These heuristics with the space-dependent defaults resolved (``dynamic_channels`` unset:
+        the space's own), so records and checkpoints hold what actually ran."""
+        if self.dynamic_channels is None:
+            return dataclasses.replace(self, dynamic_channels=bool(space.supernet_dynamic_channels))
+        return self
+
     def module_options(self) -> dict[str, Any]:
         """The switches that shape the supernet module (``space.supernet(macro, **these)``).
         Recalibration needs running statistics, so it builds BN with tracking on."""
@@ -142,9 +149,10 @@ HEURISTICS_DOC: dict[str, tuple[str, str]] = {
     "bn_track_running_stats": ("BN keeps running statistics; off: batch statistics in training and scoring",
                                "Yu et al. (off in their NB201 baseline)"),
     "bn_affine": ("BN has learnable scale and shift", "Yu et al. (on)"),
-    "wsbn": ("a BN per incoming op: each parameter-free candidate op (skip, pooling) gets its own BN after it "
-             "(convolutions own theirs already). Yu et al.'s WSBN keys a BN per incoming-edge set on NB101 and "
-             "is not applied on NB201; this is its per-op analogue", "Yu et al. (NAO-style WSBN)"),
+    "wsbn": ("a BN after each parameter-free candidate op: NB201's skip and pooling ops, DARTS's pooling ops (as "
+             "DARTS's search MixedOp); convolutions own theirs already. Yu et al.'s WSBN keys a BN per "
+             "incoming-edge set on NB101 and is not applied on NB201; this is its per-op analogue. Refused on "
+             "NB101 and NDS", "Yu et al. (NAO-style WSBN); Liu et al. DARTS"),
     "bn_recalibrate_batches": ("before scoring a subnet, reset BN statistics and recompute them as a cumulative "
                                "average over this many training batches (0: batch statistics)", "Yu et al., Ning et al."),
     "lr": ("initial learning rate of SGD", "Yu et al. NB201 scripts (0.025)"),

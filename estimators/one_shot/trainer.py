@@ -19,14 +19,37 @@ from .sampling import PathSampler
 from .scoring import CHECKPOINT_FORMAT, VALID_FRACTION, SubnetScorer
 
 
+def check_settings(space: Any, macro: Any, heuristics: Heuristics) -> Any:
+    """Refuse, before anything runs, heuristics this space's supernet or path sampler cannot take;
+    returns the supernet's macro (the low-fidelity overrides applied). Builds nothing.
+
+    Raises:
+        ValueError: naming the setting.
+    """
+    h = heuristics.for_space(space)
+    try:
+        macro = macro.with_overrides(h.macro_overrides())
+    except ValueError as exc:
+        keys = " / ".join(k for k, v in (("init_channels", h.init_channels), ("cells_per_stage", h.cells_per_stage))
+                          if v is not None)
+        raise ValueError(f"heuristic {keys} sets the macro's C / N, which {space.name} does not have ({exc}); "
+                         f"its macro: {', '.join(space.macro().as_dict())}") from None
+    try:
+        space.supernet_options(macro, **h.module_options())
+    except NotImplementedError as exc:
+        raise ValueError(str(exc)) from None
+    PathSampler(space, h.sampling, h.archs_per_step, np.random.default_rng(0), macro)
+    return macro
+
+
 class SupernetTrainer:
     def __init__(self, space: Any, macro: Any, heuristics: Heuristics, data: ImageData, data_spec: str,
                  input_shape: tuple[int, int, int], device: str = "cpu") -> None:
         import torch
 
-        h = self.heuristics = heuristics
+        h = self.heuristics = heuristics.for_space(space)
         self.space, self.data, self.data_spec, self.device = space, data, data_spec, device
-        self.macro = macro.with_overrides(h.macro_overrides())
+        self.macro = check_settings(space, macro, h)
         self.input_shape = input_shape
         torch.manual_seed(h.seed)
         self.model = space.supernet(self.macro, **h.module_options()).to(device)
@@ -38,9 +61,11 @@ class SupernetTrainer:
         self.sampler = PathSampler(space, h.sampling, h.archs_per_step, self.rng, self.macro)
         self.epoch = 0
         self.step = 0
-        # the torch generator (path dropout) as this trainer left it: restored around each epoch, so
-        # two trainers in one process (a test, PBT) do not draw from each other's stream
-        self.torch_rng = torch.get_rng_state()
+        # path dropout draws from this trainer's own generator (on its device), so two trainers in
+        # one process (a test, PBT) do not draw from each other's stream; it is checkpointed
+        self.generator = torch.Generator(device=device)
+        self.generator.manual_seed(h.seed)
+        self.model.generator = self.generator
 
     def train_epoch(self) -> dict[str, float]:
         """One pass over the training split; each step trains the sampler's subnets on one batch,
@@ -51,7 +76,6 @@ class SupernetTrainer:
         h = self.heuristics
         start = time.perf_counter()
         self.model.train()
-        torch.set_rng_state(self.torch_rng)
         total_loss, correct, seen = 0.0, 0, 0
         train = self.split.train
         for x, y in batches(self.data, self.data.train_x[train], self.data.train_y[train], h.batch_size,
@@ -71,7 +95,6 @@ class SupernetTrainer:
             self.optimizer.step()
             self.step += 1
         self.epoch += 1
-        self.torch_rng = torch.get_rng_state()
         if not np.isfinite(total_loss):
             raise FloatingPointError(f"supernet training diverged in epoch {self.epoch}")
         return {"epoch": self.epoch, "train_loss": total_loss / max(seen, 1),
@@ -87,7 +110,7 @@ class SupernetTrainer:
         return {"format": CHECKPOINT_FORMAT, "space": self.space.name, "macro": self.macro.as_dict(),
                 "heuristics": self.heuristics.as_dict(), "data": self.data_spec, "epoch": self.epoch,
                 "step": self.step, "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
-                "rng": self.rng.bit_generator.state, "torch_rng": self.torch_rng}
+                "rng": self.rng.bit_generator.state, "torch_rng": self.generator.get_state()}
 
     def load_state(self, state: dict[str, Any], may_differ: tuple[str, ...] = ()) -> None:
         """Continue from :meth:`state` of a trainer with the same heuristics and data, except the
@@ -112,4 +135,4 @@ class SupernetTrainer:
             group["momentum"], group["weight_decay"] = self.heuristics.momentum, self.heuristics.weight_decay
         self.epoch, self.step = int(state["epoch"]), int(state["step"])
         self.rng.bit_generator.state = state["rng"]
-        self.torch_rng = state["torch_rng"]
+        self.generator.set_state(state["torch_rng"].cpu())  # map_location may have moved it

@@ -1,0 +1,1 @@
+"""Stub: torchvision.transforms."""
