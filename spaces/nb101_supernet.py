@@ -31,7 +31,7 @@ from .nb101 import NB101Arch, NB101Macro
 from .nb101_cells import compute_vertex_channels
 from .nb101_graph import OPS
 from .nb101_model import BN_EPS, BN_MOMENTUM
-from .supernet_parts import drop_path, sliced_batch_norm
+from .supernet_parts import SlicedConvBn, drop_path
 from .weight_init import fan_out_normal_init
 
 SLOTS = 5
@@ -47,18 +47,14 @@ def widths(c_out: int) -> tuple[int, ...]:
     return tuple(sorted(w for w in out if w > 0))
 
 
-class SlicedConvBnRelu(nn.Module):
-    """A conv-BN-ReLU at full size whose narrower uses take the first channels of its weights."""
+class SlicedConvBnRelu(SlicedConvBn):
+    """A stride-1 :class:`SlicedConvBn` with the benchmark's BN settings, then ReLU."""
 
     def __init__(self, c_in: int, c_out: int, kernel: int, affine: bool, track: bool) -> None:
-        super().__init__()
-        self.conv = nn.Conv2d(c_in, c_out, kernel, 1, kernel // 2, bias=False)
-        self.bn = nn.BatchNorm2d(c_out, eps=BN_EPS, momentum=BN_MOMENTUM, affine=affine, track_running_stats=track)
+        super().__init__(c_in, c_out, kernel, 1, affine, track, BN_EPS, BN_MOMENTUM)
 
-    def forward(self, x: torch.Tensor, c_out: int) -> torch.Tensor:
-        weight = self.conv.weight[:c_out, : x.shape[1]]
-        y = F.conv2d(x, weight, None, 1, self.conv.padding)
-        return F.relu(sliced_batch_norm(self.bn, y, c_out))
+    def forward(self, x: torch.Tensor, c_out: int) -> torch.Tensor:  # type: ignore[override]
+        return F.relu(super().forward(x, c_out))
 
 
 class PerWidthConvBnRelu(nn.Module):

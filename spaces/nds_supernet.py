@@ -26,29 +26,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from .nds import STAGES, STEM_WIDTH, STRIDES, NdsArch, NdsMacro
-from .supernet_parts import drop_path, sliced_batch_norm
+from .supernet_parts import SlicedConvBn, drop_path
 from .weight_init import fan_out_normal_init
-
-
-class SlicedConvBn(nn.Module):
-    """A conv-BN allocated at full size; narrower uses take the first channels (see the module docstring)."""
-
-    def __init__(self, c_in: int, c_out: int, kernel: int, stride: int, affine: bool, track: bool) -> None:
-        super().__init__()
-        self.conv = nn.Conv2d(c_in, c_out, kernel, stride, kernel // 2, bias=False)
-        self.bn = nn.BatchNorm2d(c_out, affine=affine, track_running_stats=track)
-
-    def forward(self, x: torch.Tensor, c_out: int, groups: int = 1) -> torch.Tensor:
-        weight = self.conv.weight
-        if groups == 1:
-            weight = weight[:c_out, : x.shape[1]]
-        else:
-            full = weight.shape[0] // groups  # a group's width at full size
-            rows = torch.arange(c_out, device=weight.device)
-            cols = (rows // full * full)[:, None] + torch.arange(x.shape[1] // groups, device=weight.device)
-            weight = weight[rows[:, None], cols]
-        y = F.conv2d(x, weight, None, self.conv.stride, self.conv.padding, groups=groups)
-        return sliced_batch_norm(self.bn, y, c_out)
 
 
 class SupernetBlock(nn.Module):

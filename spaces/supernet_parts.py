@@ -44,3 +44,27 @@ def sliced_batch_norm(bn: nn.BatchNorm2d, y: torch.Tensor, c: int) -> torch.Tens
                         None if bn.running_var is None else bn.running_var[:c],
                         None if bn.weight is None else bn.weight[:c], None if bn.bias is None else bn.bias[:c],
                         use_batch, factor, bn.eps)
+
+
+class SlicedConvBn(nn.Module):
+    """A conv-BN allocated at full size whose narrower uses take the first channels of its weights
+    and BN; with ``groups`` > 1, the block diagonal of the dense weight (output channel ``o`` reads
+    input columns ``(o // (W/g)) * (W/g) + i``, aw_nas's ``GroupMaskHandler``)."""
+
+    def __init__(self, c_in: int, c_out: int, kernel: int, stride: int, affine: bool, track: bool,
+                 eps: float = 1e-5, momentum: float = 0.1) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(c_in, c_out, kernel, stride, kernel // 2, bias=False)
+        self.bn = nn.BatchNorm2d(c_out, eps=eps, momentum=momentum, affine=affine, track_running_stats=track)
+
+    def forward(self, x: torch.Tensor, c_out: int, groups: int = 1) -> torch.Tensor:
+        weight = self.conv.weight
+        if groups == 1:
+            weight = weight[:c_out, : x.shape[1]]
+        else:
+            full = weight.shape[0] // groups  # a group's width at full size
+            rows = torch.arange(c_out, device=weight.device)
+            cols = (rows // full * full)[:, None] + torch.arange(x.shape[1] // groups, device=weight.device)
+            weight = weight[rows[:, None], cols]
+        y = F.conv2d(x, weight, None, self.conv.stride, self.conv.padding, groups=groups)
+        return sliced_batch_norm(self.bn, y, c_out)
