@@ -410,11 +410,14 @@ def _tune_summary(table: Any, out: str) -> str:
 @click.option("--drop-failed", is_flag=True,
               help="Evaluate on the architectures every estimator and seed scored ok (default: a failed "
                    "score ranks last, tied).")
+@click.option("--keep-training-split", is_flag=True,
+              help="Keep the architectures a `predictor` estimator was trained on (default: left out, by "
+                   "isomorphism class, for every estimator).")
 @click.option("--out", required=True, type=click.Path(file_okay=False),
               help="Where criteria.parquet and report.html go (not inside a sweep's output).")
 def evaluate(results_path: str, truth_path: str, metric: str | None, space: str | None, arch_column: str | None,
              dataset: str, sparse_threshold: float, bootstrap: int, truth_by_class: bool, drop_failed: bool,
-             out: str) -> None:
+             keep_training_split: bool, out: str) -> None:
     """Rank criteria of every estimator in RESULTS against TRUTH, with an HTML report."""
     from archscore.engine.evaluate import EvalOptions, evaluate as run_evaluation, results_location_of
     from archscore.engine.report import write_report
@@ -447,7 +450,8 @@ def evaluate(results_path: str, truth_path: str, metric: str | None, space: str 
                  else load_truth(truth_path if "://" in truth_path else tpath, space or "nb201", arch_column))
         ev = run_evaluation(results, truth, EvalOptions(metric=metric, sparse_threshold=sparse_threshold,
                                                          n_boot=bootstrap, truth_by_class=truth_by_class,
-                                                         drop_failed=drop_failed))
+                                                         drop_failed=drop_failed,
+                                                         exclude_training=not keep_training_split))
     except (KeyError, ValueError) as exc:
         raise click.ClickException(str(exc.args[0] if isinstance(exc, KeyError) else exc)) from None
     Path(out).mkdir(parents=True, exist_ok=True)
@@ -465,7 +469,60 @@ def evaluate(results_path: str, truth_path: str, metric: str | None, space: str 
         click.echo(f"{p.estimator:12s} seed {p.seed}: Kendall tau {kt if kt is None else round(kt, 4)}, "
                    f"Spearman {rho if rho is None else round(rho, 4)}, failed {int(row['n_failed'])} "
                    f"(missing {int(row['n_missing'])}), unmatched rows {int(row['n_unmatched'])}")
+    for note in ev.notes:
+        if "left out of the evaluation set" in note:
+            click.echo(note)
     click.echo(f"wrote {Path(out) / 'criteria.parquet'} and {report}")
+
+
+@main.group()
+def predictor() -> None:
+    """Learned predictors: fit one on labelled architectures, then score with it in a sweep
+    (--estimators predictor --estimator-option predictor.checkpoint=DIR)."""
+
+
+@predictor.command("fit")
+@click.option("--space", required=True, help="Search space (see `archscore spaces`).")
+@click.option("--truth", required=True, help="Labelled architectures: a truth file (CSV/Parquet, NB201 CSV, NASLib "
+                                             "zc json) or an `archscore train` output.")
+@click.option("--metric", help="Truth column to learn  [default: test accuracy, or the first]")
+@click.option("--train-size", type=int, help="Label this many architectures of the truth, drawn with --seed.")
+@click.option("--train", "train_file", type=click.Path(dir_okay=False, exists=True),
+              help="Label exactly these architectures (a file as `sweep --input` reads).")
+@click.option("--seed", type=int, default=0, help="Seed of the split and of the model.")
+@click.option("--features", default="encoding",
+              help="Comma-separated featurizers: encoding, renas, zse:PATH (a sweep output or NASLib zc json).")
+@click.option("--zse-transform", type=click.Choice(["rank", "zscore"]), default="rank",
+              help="How zero-shot scores become features (over the whole scored population).")
+@click.option("--zse-estimators", help="Only these estimators of zse:PATH, comma-separated  [default: all]")
+@click.option("--model", type=click.Choice(["renas", "mlp", "gbt"]), default="gbt", help="The predictor.")
+@click.option("--set", "settings", multiple=True, metavar="KEY=VALUE",
+              help="A model option, e.g. loss=listwise or epochs=100 (see the predictor's docstring); repeatable.")
+@click.option("--out", required=True, type=click.Path(file_okay=False), help="Directory for the predictor.")
+@click.option("--overwrite", is_flag=True, help="Replace a predictor already in --out.")
+def predictor_fit(space: str, truth: str, metric: str | None, train_size: int | None, train_file: str | None,
+                  seed: int, features: str, zse_transform: str, zse_estimators: str | None, model: str,
+                  settings: tuple[str, ...], out: str, overwrite: bool) -> None:
+    """Fit a predictor on a labelled split of TRUTH and report its Kendall tau on the rest."""
+    from pathlib import Path
+
+    from archscore.engine.predictor import FitConfig, fit_predictor
+
+    try:
+        record = fit_predictor(FitConfig(
+            space=space, truth=truth, out=out, model=model, features=features, metric=metric, train_size=train_size,
+            train=train_file, seed=seed, options=_parse_pairs(",".join(settings) or None, "--set"),
+            zse_transform=zse_transform, zse_estimators=tuple(e for e in (zse_estimators or "").split(",") if e),
+            overwrite=overwrite))
+    except (KeyError, ValueError) as exc:
+        raise click.ClickException(str(exc.args[0] if isinstance(exc, KeyError) else exc)) from None
+    held = record.get("held_out_kendall_tau")
+    click.echo(f"{model} on {record['features']}: fitted on {record['n_train']} labelled architectures "
+               f"({record['target']}) in {record['fit_seconds']:.1f}s" +
+               (f"; Kendall tau {held:.4f} on the {record['n_held_out']} held-out architectures of the truth"
+                if held is not None else ""))
+    click.echo(f"wrote {Path(out) / 'predictor.pkl'}; score with: archscore sweep --space {space} --estimators "
+               f"predictor --estimator-option predictor.checkpoint={out} ...")
 
 
 if __name__ == "__main__":

@@ -69,6 +69,9 @@ class EvalOptions:
     sparse_threshold: float = 0.1
     n_boot: int = 200
     seed: int = 0
+    #: leave out the architectures a ``predictor`` estimator of the run was trained on (by the
+    #: join key: string form, or isomorphism class with ``truth_by_class``)
+    exclude_training: bool = True
 
     def describe(self) -> dict[str, str]:
         """The protocol choices in words, as the report and criteria.parquet's metadata state them."""
@@ -229,10 +232,13 @@ def evaluate(results: pa.Table, truth: pa.Table, options: EvalOptions | None = N
     metric = pick_metric(truth, opts.metric)
     truth_higher = (opts.truth_higher_is_better if opts.truth_higher_is_better is not None
                     else not LOWER_IS_BETTER_METRIC.search(metric))
-    truth_of, n_truth_nonfinite = _truth_map(truth, metric, opts.truth_by_class)
     run_config = config_of(results.schema)
+    truth, excluded_note = _without_training_split(truth, run_config, opts)
+    truth_of, n_truth_nonfinite = _truth_map(truth, metric, opts.truth_by_class)
     ev = Evaluation(criteria=CRITERIA_SCHEMA.empty_table(), metric=metric, options=opts, run_config=run_config,
                     metric_higher_is_better=truth_higher)
+    if excluded_note:
+        ev.notes.append(excluded_note)
     if n_truth_nonfinite:
         ev.notes.append(f"{n_truth_nonfinite} truth rows have no finite {metric}; they are left out of the truth")
     if not truth_higher:
@@ -282,6 +288,25 @@ def evaluate(results: pa.Table, truth: pa.Table, options: EvalOptions | None = N
         b"archscore.version": VERSION.encode(),
         EVALUATION_KEY: json.dumps(_metadata(ev, key_column), default=str).encode()})
     return ev
+
+
+def _without_training_split(truth: pa.Table, run_config: dict[str, Any], opts: EvalOptions) -> tuple[pa.Table, str]:
+    """The truth without the architectures the run's predictors were trained on (their classes
+    with ``truth_by_class``): every estimator is then ranked on what no predictor saw labelled."""
+    if not opts.exclude_training:
+        return truth, ""
+    import pyarrow.compute as pc
+
+    from .predictor import training_split
+
+    keys, files = training_split(run_config, opts.truth_by_class)
+    if not keys:
+        return truth, ""
+    column = "hash" if opts.truth_by_class else "arch"
+    kept = truth.filter(pc.invert(pc.is_in(truth.column(column), value_set=pa.array(sorted(keys)))))
+    what = "isomorphism classes" if opts.truth_by_class else "architectures"
+    return kept, (f"{truth.num_rows - kept.num_rows} truth rows of the {len(keys)} {what} the predictor(s) "
+                  f"trained on ({', '.join(files)}) are left out of the evaluation set")
 
 
 def _costs(archs: list[str], spaces: list[str], run_config: dict[str, Any],

@@ -261,8 +261,9 @@ def _correlation_bars(rows: _Rows, names: list[str], points: dict[str, Points]) 
             r = rows.get(points[name], crit)
             v = r.get("value") if r.get("value") is not None else np.nan
             vals.append(v)
-            lo.append(v - r["ci_low"] if r.get("ci_low") is not None else 0)
-            hi.append(r["ci_high"] - v if r.get("ci_high") is not None else 0)
+            # a percentile bootstrap interval need not contain the estimate: whiskers stop at the bar then
+            lo.append(max(0.0, v - r["ci_low"]) if r.get("ci_low") is not None else 0)
+            hi.append(max(0.0, r["ci_high"] - v) if r.get("ci_high") is not None else 0)
         ax.bar(x + offset, vals, 0.4, yerr=[lo, hi], capsize=3, label=label, color=color)
     ax.axhline(0, color="#999", lw=0.8)
     ax.set_xticks(x, names, rotation=30, ha="right")

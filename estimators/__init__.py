@@ -1,6 +1,6 @@
 """Estimators of architecture quality: analytic costs, zero-shot proxies, and (later) one-shot
 supernets and learned predictors. They know spaces, never Ray or files."""
-from . import costs, one_shot, standalone, zero_shot  # noqa: F401  (registers the built-in estimators)
+from . import costs, one_shot, predictors, standalone, zero_shot  # noqa: F401  (registers the built-in estimators)
 from .base import (ESTIMATORS, Estimator, EstimatorGroup, GroupResult, ScoringContext,
                    VectorisedGroup, base_name, get_estimator, groups_of, list_estimators, partition)
 

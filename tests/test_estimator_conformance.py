@@ -71,10 +71,26 @@ def tiny_supernet(space_name: str = "nb201") -> str:
     return str(path)
 
 
+@functools.lru_cache(maxsize=None)
+def tiny_predictor(space_name: str = "nb201") -> str:
+    """Gradient-boosted trees on ``space_name``'s encoding, fitted to the conformance architectures' params."""
+    from archscore.estimators.predictors import PREDICTORS
+
+    space = get_space(space_name)
+    archs = [space.decode(e) for e in items_for(space_name)]
+    y = [space.params(a, space.macro()) for a in archs]
+    path = Path(tempfile.mkdtemp(prefix="archscore-predictor-"))
+    PREDICTORS.get("gbt")(space=space_name, max_iter=5).fit(archs, y).save(path)
+    return str(path)
+
+
 def options_for(names, space="nb201"):
     """What each registered estimator needs to be built (a checkpoint for the stateful ones)."""
-    return {n: {"checkpoint": tiny_supernet(space), "eval_batches": 1, "eval_batch_size": 16}
-            for n in names if n in NEEDS_SUPERNET}
+    options = {n: {"checkpoint": tiny_supernet(space), "eval_batches": 1, "eval_batch_size": 16}
+               for n in names if n in NEEDS_SUPERNET}
+    if "predictor" in names:
+        options["predictor"] = {"checkpoint": tiny_predictor(space)}
+    return options
 
 
 def score(names, items=None, seed=0, batch_size=8, macro=TINY, data="synthetic", space="nb201"):

@@ -7,13 +7,12 @@ SHA-256 and epoch, so a resume with another checkpoint is refused.
 """
 from __future__ import annotations
 
-import hashlib
 import os
 import time
 from pathlib import Path
 from typing import Any, Hashable, Sequence
 
-from ..base import ESTIMATORS, Estimator, EstimatorGroup, GroupResult, describe_exception
+from ..base import ESTIMATORS, Estimator, EstimatorGroup, GroupResult, describe_exception, file_sha256
 from archscore.spaces import Space
 
 LATEST = "checkpoint.pt"
@@ -32,14 +31,6 @@ def resolve_checkpoint(path: str) -> Path:
         raise ValueError(f"supernet checkpoint {path!r} does not exist (give a directory written by "
                          "`archscore supernet train` or a .pt file in it)")
     return p.resolve()
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while block := fh.read(1 << 20):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 class OneShotGroup(EstimatorGroup):
@@ -117,7 +108,7 @@ class OneShotEstimator(Estimator):
         if options["eval_batches"] < 1 or options["eval_batch_size"] < 1:
             raise ValueError("oneshot options eval_batches and eval_batch_size must be >= 1")
         super().__init__(checkpoint=str(self.path), **options)
-        self.identity = {"checkpoint_sha256": _sha256(self.path), "checkpoint_bytes": os.stat(self.path).st_size}
+        self.identity = {"checkpoint_sha256": file_sha256(self.path), "checkpoint_bytes": os.stat(self.path).st_size}
         if checkpoint_sha256 is not None and checkpoint_sha256 != self.identity["checkpoint_sha256"]:
             raise ValueError(f"the supernet checkpoint {self.path} changed since this run recorded it")
 

@@ -1,0 +1,75 @@
+"""``predictor``: a saved predictor (``archscore predictor fit``'s output) as an estimator.
+
+The predictor loads once per worker in :meth:`PredictorGroup.setup`; a work batch is one
+vectorised ``predict``. An architecture a zero-shot feature table knows nothing about is that
+row's error, not a guess. The run config records the file's path, SHA-256 and size, so a resume
+with another predictor is refused.
+"""
+from __future__ import annotations
+
+import os
+import time
+from typing import Any, Hashable, Sequence
+
+import numpy as np
+
+from ..base import ESTIMATORS, Estimator, EstimatorGroup, GroupResult, describe_exception, file_sha256
+from .base import load, resolve
+
+
+class PredictorGroup(EstimatorGroup):
+    def setup(self) -> None:
+        est: PredictorEstimator = self.estimators[0]  # type: ignore[assignment]
+        self.predictor, self.meta = load(est.path)
+        if self.predictor.space != self.ctx.space.name:
+            raise ValueError(f"the predictor {est.path} was fitted on {self.predictor.space!r}; this run scores "
+                             f"{self.ctx.space.name!r}")
+
+    def score(self, archs: Sequence[Hashable], seed: int) -> GroupResult:
+        result = GroupResult.empty(len(self.estimators), len(archs))
+        start = time.perf_counter()
+        missing = self.predictor.features_.missing(self.ctx.space, archs)
+        try:
+            scores = self.predictor.predict(list(archs))
+        except Exception:  # isolate the architecture(s) that fail
+            scores = np.full(len(archs), np.nan)
+            for b, arch in enumerate(archs):
+                try:
+                    scores[b] = self.predictor.predict([arch])[0]
+                except Exception as exc:
+                    for e in range(len(self.estimators)):
+                        result.errors[e, b] = describe_exception(exc)
+        seconds = (time.perf_counter() - start) / max(len(archs), 1)
+        for e in range(len(self.estimators)):
+            result.scores[e] = np.where(missing, np.nan, scores)
+            result.seconds[e] = seconds
+            for b in np.flatnonzero(missing):
+                result.errors[e, int(b)] = (f"no zero-shot scores for this architecture in the predictor's features "
+                                            f"({self.predictor.features_.describe()})")
+        return result
+
+
+@ESTIMATORS.register("predictor")
+class PredictorEstimator(Estimator):
+    """A learned predictor's score (``archscore predictor fit``); option ``checkpoint`` (required)."""
+
+    group = PredictorGroup
+    archs_per_batch = 4096
+
+    def __init__(self, checkpoint: str | None = None, checkpoint_sha256: str | None = None,
+                 checkpoint_bytes: int | None = None) -> None:
+        if not checkpoint:
+            raise ValueError("predictor: give the fitted predictor with --estimator-option "
+                             "predictor.checkpoint=DIR (written by `archscore predictor fit`)")
+        self.path = resolve(checkpoint)
+        super().__init__(checkpoint=str(self.path))
+        self.identity = {"checkpoint_sha256": file_sha256(self.path), "checkpoint_bytes": os.stat(self.path).st_size}
+        if checkpoint_sha256 is not None and checkpoint_sha256 != self.identity["checkpoint_sha256"]:
+            raise ValueError(f"the predictor {self.path} changed since this run recorded it")
+
+    def options(self) -> dict[str, Any]:
+        return {**dict(sorted(self.config.items())), **self.identity}
+
+    def group_key(self) -> Any:
+        """One group (one loaded predictor) per file."""
+        return tuple(sorted(self.options().items()))
