@@ -190,7 +190,10 @@ def test_an_interrupted_then_killed_tune_driver_resumes_without_redoing_finished
     args = [sys.executable, "-m", "archscore.engine.cli",
             *_tune_args(tmp_path, "lr: {choice: [0.1, 0.05]}\n", "--num-samples", "2", "--epochs", "3",
                         "--scheduler", "fifo", "--max-concurrent-trials", "1", "--out", str(out))]
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "RAY_AUTH_MODE": "disabled"}
+    # Tune snapshots its experiment state every 0.5 s here (the driver's default is 2 s): an epoch of
+    # these tiny trials can take less than 2 s on a fast machine, and the waits below need a snapshot
+    # taken mid-trial
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "RAY_AUTH_MODE": "disabled", "TUNE_GLOBAL_CHECKPOINT_S": "0.5"}
 
     def start():
         return subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,

@@ -179,12 +179,12 @@ class MlpPredictor(TorchPredictor):
 @PREDICTORS.register("gbt")
 class GbtPredictor(Predictor):
     """Gradient-boosted regression trees (scikit-learn's HistGradientBoostingRegressor, which
-    takes missing features natively) on the flattened features. ``min_samples_leaf=None`` scales
-    the leaf size to small training sets: max(2, min(20, n // 8))."""
+    takes missing features natively) on the flattened features. Leaves of 2 (scikit-learn's 20
+    suits large sets; predictors here see tens to thousands of labels)."""
 
     def __init__(self, space: str = "nb201", features: "str | Featurizer | Sequence[str | Featurizer]" = "encoding",
                  seed: int = 0, max_iter: int = 300, learning_rate: float = 0.05, max_leaf_nodes: int = 15,
-                 min_samples_leaf: int | None = None, l2_regularization: float = 0.0) -> None:
+                 min_samples_leaf: int = 2, l2_regularization: float = 0.0) -> None:
         super().__init__(space, features, seed)
         self.max_iter, self.learning_rate, self.max_leaf_nodes = max_iter, learning_rate, max_leaf_nodes
         self.min_samples_leaf, self.l2_regularization = min_samples_leaf, l2_regularization
@@ -192,8 +192,8 @@ class GbtPredictor(Predictor):
     def _fit(self, space: Space, features: FeatureSet, archs: list[Any], y: np.ndarray) -> None:
         from sklearn.ensemble import HistGradientBoostingRegressor
 
-        _check_positive(max_iter=self.max_iter, learning_rate=self.learning_rate)
-        leaf = self.min_samples_leaf if self.min_samples_leaf is not None else max(2, min(20, len(archs) // 8))
+        _check_positive(max_iter=self.max_iter, learning_rate=self.learning_rate, min_samples_leaf=self.min_samples_leaf)
+        leaf = self.min_samples_leaf
         self.model_ = HistGradientBoostingRegressor(
             max_iter=int(self.max_iter), learning_rate=float(self.learning_rate), max_leaf_nodes=int(self.max_leaf_nodes),
             min_samples_leaf=int(leaf), l2_regularization=float(self.l2_regularization), early_stopping=False,
