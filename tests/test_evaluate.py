@@ -171,7 +171,7 @@ class _Images(HTMLParser):
 def test_sweep_then_evaluate_end_to_end(ray_session, tmp_path):
     runs, out = tmp_path / "runs", tmp_path / "eval"
     result = CliRunner().invoke(main, ["sweep", "--space", "nb201", "--estimators", "params,flops,synflow",
-                                       "--sample", "1000", "--seed", "0", "--out", str(runs), "--no-progress",
+                                       "--sample", "400", "--seed", "0", "--out", str(runs), "--no-progress",
                                        "--gpus-per-actor", "0"])
     assert result.exit_code == 0, result.output
     truth = data_path("nb201", "cifar10_valid_test_3seed.csv")
