@@ -6,11 +6,14 @@ import torch.nn.functional as F
 
 
 def pairwise_logistic(s: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """ReNAS's loss: the mean over ordered pairs (i, j) of log(1 + exp(-(s_i - s_j) sign(y_i - y_j))).
-    Pairs with equal targets contribute log 2 and no gradient, as in the official code."""
+    """ReNAS's loss: the mean over ordered pairs i != j of log(1 + exp(-(s_i - s_j) sign(y_i - y_j))),
+    as the official ``pair_loss`` computes it (diagonal left out, divided by n(n - 1)). Pairs with
+    equal targets contribute log 2 and no gradient."""
+    n = s.shape[0]
     ds = s[:, None] - s[None, :]
     sign = torch.sign(y[:, None] - y[None, :])
-    return F.softplus(-ds * sign).mean()
+    off = ~torch.eye(n, dtype=torch.bool, device=s.device)
+    return F.softplus(-ds * sign)[off].sum() / (n * (n - 1))
 
 
 def listwise(s: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
