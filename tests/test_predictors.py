@@ -73,6 +73,17 @@ def test_fit_returns_self_and_predicts_one_finite_float_each(model, space):
 
 
 @pytest.mark.parametrize("model, space", CASES)
+def test_a_score_does_not_depend_on_the_other_architectures_in_the_call(model, space):
+    """The product guarantees this bit for bit (work batches, resume and batch size give the same
+    rows), so the comparison is exact: alone, in reverse order, and among a subset."""
+    p, archs = fitted(model, space), list(archs_of(space))
+    pred = p.predict(archs)
+    assert np.array_equal(np.concatenate([p.predict([a]) for a in archs]), pred)
+    assert np.array_equal(p.predict(archs[::-1])[::-1], pred)
+    assert np.array_equal(p.predict(archs[3:7]), pred[3:7])
+
+
+@pytest.mark.parametrize("model, space", CASES)
 def test_params_clone_and_determinism(model, space):
     p = fitted(model, space)
     params = p.get_params()

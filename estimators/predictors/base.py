@@ -86,6 +86,9 @@ class Predictor(ABC):
         return self
 
     def predict(self, archs: Sequence[Any]) -> np.ndarray:
+        """One float64 per architecture. An architecture's score never depends on the others in
+        the call, to the bit: a sweep's work batches, a resume or another batch size give the
+        same rows."""
         if not hasattr(self, "features_"):
             raise NotFittedError(f"this {self.name} predictor is not fitted yet: call fit first")
         space = get_space(self.space)

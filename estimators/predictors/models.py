@@ -117,14 +117,32 @@ class TorchPredictor(Predictor):
 
     @staticmethod
     def _forward(net: Any, t: Any, v: Any, chunk: int = 4096) -> np.ndarray:
+        """Batched, for choosing an epoch during fit (fast; its last bits may depend on the batch)."""
         net.eval()
         n = len(t) if t is not None else len(v)
         with torch.no_grad():
             return np.concatenate([net(t[i:i + chunk] if t is not None else None, v[i:i + chunk] if v is not None else None)
                                    .double().numpy() for i in range(0, n, chunk)]) if n else np.zeros(0)
 
+    @staticmethod
+    def _forward_each(net: Any, t: Any, v: Any) -> np.ndarray:
+        """One architecture at a time, on one thread: float32 matrix kernels sum in an order that
+        depends on how many rows they see, so a batched score would change in its last bits with
+        the other architectures in the call (work batch size, resume). Alone, it cannot."""
+        net.eval()
+        n = len(t) if t is not None else len(v)
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            with torch.no_grad():
+                out = [net(t[i:i + 1] if t is not None else None, v[i:i + 1] if v is not None else None)
+                       for i in range(n)]
+        finally:
+            torch.set_num_threads(threads)
+        return torch.cat(out).double().numpy() if n else np.zeros(0)
+
     def _predict(self, space: Space, features: FeatureSet, archs: list[Any]) -> np.ndarray:
-        return self._forward(self.net_, *self._scaled(*self._inputs(space, features, archs)))
+        return self._forward_each(self.net_, *self._scaled(*self._inputs(space, features, archs)))
 
 
 def _check_positive(**values: Any) -> None:
