@@ -33,7 +33,7 @@ import ray  # noqa: E402
 
 from bench.stream import machine  # noqa: E402
 from archscore.engine import Sample, SweepConfig, read_results, run_sweep  # noqa: E402
-from archscore.engine.sink import MANIFEST  # noqa: E402
+from archscore.engine.run.sink import MANIFEST  # noqa: E402
 
 DRIVER = """
 import sys

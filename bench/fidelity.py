@@ -22,8 +22,8 @@ import torch
 from scipy.stats import spearmanr
 
 from bench.stream import machine
-from archscore.engine.scoring import Scorer, ScoringPlan, WorkBatch
-from archscore.engine.truth import load_naslib
+from archscore.engine.sweep.scoring import Scorer, ScoringPlan, WorkBatch
+from archscore.engine.evaluation.truth import load_naslib
 from archscore.spaces import get_space
 
 PROXIES = ("grad_norm", "snip", "grasp", "fisher", "jacob_cov", "synflow", "naswot", "epe_nas", "plain",

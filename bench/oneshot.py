@@ -30,9 +30,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from archscore.engine import FromIterable, Sample, SweepConfig, read_results, run_sweep
-from archscore.engine.supernet import SupernetConfig, train_supernet
-from archscore.engine.truth import load_truth
-from archscore.estimators import criteria as C
+from archscore.engine.workflows.supernet import SupernetConfig, train_supernet
+from archscore.engine.evaluation.truth import load_truth
+from archscore.engine.evaluation import criteria as C
 from archscore.estimators.one_shot import Heuristics
 from archscore.estimators.standalone import STANDALONE_METRICS
 from archscore.spaces import get_space

@@ -1,7 +1,7 @@
 """Engine overhead: the same cheap scorer through the engine versus a plain loop in one process.
 
 Scores the 15,625 NB201 cells under 32 seeds (500,000 items) with ``params,flops`` three ways:
-a plain loop calling :class:`archscore.engine.scoring.Scorer` (no output), the same loop writing the
+a plain loop calling :class:`archscore.engine.sweep.scoring.Scorer` (no output), the same loop writing the
 exactly-once Parquet output, and the engine (2 Ray actors, bounded streaming, the same output).
 Prints archs/s for each and the ratios, measured side by side in one run.
 
@@ -20,9 +20,9 @@ import ray  # noqa: E402
 
 from bench.stream import machine  # noqa: E402
 from archscore.engine import EnumerateAll, SweepConfig, run_sweep  # noqa: E402
-from archscore.engine.scoring import Scorer, ScoringPlan  # noqa: E402
-from archscore.engine.sink import ResultSink  # noqa: E402
-from archscore.engine.sweep import _work_batches  # noqa: E402
+from archscore.engine.sweep.scoring import Scorer, ScoringPlan  # noqa: E402
+from archscore.engine.run.sink import ResultSink  # noqa: E402
+from archscore.engine.sweep.driver import _work_batches  # noqa: E402
 from archscore.spaces import get_space  # noqa: E402
 
 

@@ -31,8 +31,8 @@ import numpy as np
 import torch
 from scipy.stats import kendalltau
 
-from archscore.engine.predictor import zero_shot_features
-from archscore.engine.truth import load_naslib, load_truth
+from archscore.engine.workflows.predictor import zero_shot_features
+from archscore.engine.evaluation.truth import load_naslib, load_truth
 from archscore.estimators.predictors import PREDICTORS
 from archscore.spaces import get_space
 from bench.stream import machine

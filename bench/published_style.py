@@ -38,9 +38,9 @@ from torch import nn
 
 from bench.stream import machine
 from bench.zero_shot import EIGHT
-from archscore.engine.data import BatchCache
-from archscore.engine.heap import retain_freed_memory
-from archscore.engine.scoring import Scorer, ScoringPlan, WorkBatch
+from archscore.engine.run.data import BatchCache
+from archscore.engine.run.heap import retain_freed_memory
+from archscore.engine.sweep.scoring import Scorer, ScoringPlan, WorkBatch
 from archscore.estimators.zero_shot.epe_nas import epe_score
 from archscore.estimators.zero_shot.passes import prunable_layers
 from archscore.spaces import get_space

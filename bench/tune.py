@@ -2,7 +2,7 @@
 
 At the one-shot benchmark's fidelity (NB201 cells at C=8, N=1, Fashion-MNIST, 10% of the training
 images, batch 64, 10 supernet epochs; truth: ``bench/results/oneshot_truth.parquet``, the
-``cpu-low`` stand-alone valid accuracy of 150 cells), through ``archscore.engine.tune``:
+``cpu-low`` stand-alone valid accuracy of 150 cells), through ``archscore.engine.tune.driver``:
 
 1. ``--trials`` trials with ASHA over the heuristics the one-shot benchmark found to matter
    (sampling, BN statistics, per-op BN) and the learning rate. FairNAS is left out: its steps cost

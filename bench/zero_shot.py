@@ -17,8 +17,8 @@ import numpy as np
 import torch
 
 from bench.stream import machine
-from archscore.engine.heap import retain_freed_memory
-from archscore.engine.scoring import Scorer, ScoringPlan, WorkBatch
+from archscore.engine.run.heap import retain_freed_memory
+from archscore.engine.sweep.scoring import Scorer, ScoringPlan, WorkBatch
 from archscore.spaces import get_space
 
 EIGHT = ("grad_norm", "snip", "grasp", "fisher", "jacob_cov", "synflow", "naswot", "epe_nas")

@@ -15,8 +15,8 @@ import time
 import numpy as np
 import torch
 
-from archscore.engine.heap import retain_freed_memory
-from archscore.engine.scoring import Scorer, ScoringPlan, WorkBatch
+from archscore.engine.run.heap import retain_freed_memory
+from archscore.engine.sweep.scoring import Scorer, ScoringPlan, WorkBatch
 from archscore.spaces import get_space, list_spaces
 from bench.stream import machine
 from bench.zero_shot import EIGHT

@@ -10,7 +10,7 @@ import click
 from archscore.estimators import ESTIMATORS
 from archscore.spaces import SPACES
 
-from .schema import VERSION
+from archscore._core import VERSION
 
 
 def _parse_pairs(text: str | None, what: str) -> dict[str, str]:
@@ -141,8 +141,8 @@ def _input_source(all_: bool, sample: int | None, seed: int, input_path: str | N
 def _run_and_report(config: Any) -> None:
     """Run a sweep; map its outcome to output and exit status (see the sweep command's help)."""
     from archscore.engine import run_sweep
-    from archscore.engine.errors import RunError, SweepInterrupted
-    from archscore.engine.sink import read_results
+    from archscore.engine.run.errors import RunError, SweepInterrupted
+    from archscore.engine.run.sink import read_results
 
     def kept() -> str:
         try:
@@ -257,8 +257,8 @@ def supernet_train(space: str, data: str, epochs: int | None, macro: str | None,
                    heuristics_file: str | None, truth: str | None, metric: str | None, truth_archs: int, out: str,
                    address: str | None, gpus: float | None, cpus: float, takeover: bool) -> None:
     """Train one supernet on a Ray actor; checkpoints every epoch, resumes when rerun."""
-    from archscore.engine.errors import RunError, SweepInterrupted
-    from archscore.engine.supernet import SupernetConfig, train_supernet
+    from archscore.engine.run.errors import RunError, SweepInterrupted
+    from archscore.engine.workflows.supernet import SupernetConfig, train_supernet
     from archscore.estimators.one_shot import Heuristics
 
     try:
@@ -329,8 +329,8 @@ def tune(space: str, data: str, truth: str, metric: str | None, search_file: str
          max_concurrent_trials: int | None, address: str | None, resource_timeout: float | None, takeover: bool,
          out: str) -> None:
     """Search supernet-training heuristics with Ray Tune, ranked against stand-alone truth; resumes when rerun."""
-    from archscore.engine.errors import RunError, SweepInterrupted
-    from archscore.engine.tune import TuneConfig, run_tune
+    from archscore.engine.run.errors import RunError, SweepInterrupted
+    from archscore.engine.tune.driver import TuneConfig, run_tune
     from archscore.estimators.one_shot import Heuristics
 
     try:
@@ -368,7 +368,7 @@ def tune(space: str, data: str, truth: str, metric: str | None, search_file: str
 def _tune_summary(table: Any, out: str) -> str:
     import math
 
-    from archscore.engine.tune_results import best_row
+    from archscore.engine.tune.results import best_row
 
     rows = table.to_pylist()
     finals = [r for r in rows if r["final"] or r["epoch"] is None]
@@ -419,10 +419,10 @@ def evaluate(results_path: str, truth_path: str, metric: str | None, space: str 
              dataset: str, sparse_threshold: float, bootstrap: int, truth_by_class: bool, drop_failed: bool,
              keep_training_split: bool, out: str) -> None:
     """Rank criteria of every estimator in RESULTS against TRUTH, with an HTML report."""
-    from archscore.engine.evaluate import EvalOptions, evaluate as run_evaluation, results_location_of
-    from archscore.engine.report import write_report
-    from archscore.engine.truth import load_naslib, load_truth
-    from archscore.engine.sink import read_results, write_atomic
+    from archscore.engine.evaluation.evaluate import EvalOptions, evaluate as run_evaluation, results_location_of
+    from archscore.engine.evaluation.report import write_report
+    from archscore.engine.evaluation.truth import load_naslib, load_truth
+    from archscore.engine.run.sink import read_results, write_atomic
     import io
     from pathlib import Path
 
@@ -506,7 +506,7 @@ def predictor_fit(space: str, truth: str, metric: str | None, train_size: int | 
     """Fit a predictor on a labelled split of TRUTH and report its Kendall tau on the rest."""
     from pathlib import Path
 
-    from archscore.engine.predictor import FitConfig, fit_predictor
+    from archscore.engine.workflows.predictor import FitConfig, fit_predictor
 
     try:
         record = fit_predictor(FitConfig(

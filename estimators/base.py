@@ -9,18 +9,17 @@ per worker.
 """
 from __future__ import annotations
 
-import hashlib
-import os
 import re
 import time
 import traceback
 from abc import ABC, abstractmethod
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable, ClassVar, Hashable, Sequence
 
 import numpy as np
 
-from archscore.spaces import MacroConfig, Registry, Space
+from archscore._core import Registry
+from archscore.spaces import MacroConfig, Space
 
 ESTIMATORS: Registry[type["Estimator"]] = Registry("estimator")
 
@@ -55,15 +54,6 @@ class GroupResult:
     @classmethod
     def empty(cls, n_estimators: int, n_archs: int) -> "GroupResult":
         return cls(np.full((n_estimators, n_archs), np.nan), {}, np.zeros((n_estimators, n_archs)))
-
-
-def file_sha256(path: str | os.PathLike) -> str:
-    """SHA-256 of a file's bytes: how a run records which checkpoint it scored with."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while block := fh.read(1 << 20):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def describe_exception(exc: BaseException) -> str:

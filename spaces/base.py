@@ -13,7 +13,7 @@ from typing import Any, ClassVar, Hashable, Iterator, Sequence
 
 import numpy as np
 
-from ._registry import Registry
+from archscore._core import Registry
 
 SPACES: Registry[type["Space"]] = Registry("space")
 

@@ -14,9 +14,9 @@ Computing it takes about a minute of CPU (the hashes), so the encodings and cano
 from __future__ import annotations
 
 import hashlib
+import io
 import multiprocessing
 import os
-import tempfile
 from concurrent.futures import ProcessPoolExecutor
 from functools import lru_cache
 from itertools import permutations, product
@@ -24,6 +24,8 @@ from pathlib import Path
 from typing import Iterator
 
 import numpy as np
+
+from archscore._core import write_atomic
 
 from .nb101_cells import EDGE_SHIFT, OP_BITS, OP_SHIFT, edge_bit, module_hash, unpack
 from .nb101_graph import MAX_EDGES, MAX_VERTICES, OPS
@@ -128,14 +130,9 @@ def rebuild() -> tuple[np.ndarray, np.ndarray]:
                            f"{_table_digest(encodings, hashes)}; expected {SIZE} with {DIGEST}")
     path = cache_dir() / CACHE_NAME
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".nb101-", suffix=".npz")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            np.savez(fh, encodings=encodings, hashes=hashes)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    buf = io.BytesIO()
+    np.savez(buf, encodings=encodings, hashes=hashes)
+    write_atomic(path, buf.getvalue())
     table.cache_clear()
     return encodings, hashes
 

@@ -4,7 +4,7 @@ import pickle
 import numpy as np
 import pytest
 
-from archscore.engine.data import BatchCache, DataSpec, make_batch, read_idx
+from archscore.engine.run.data import BatchCache, DataSpec, make_batch, read_idx
 from tests.conftest import data_path
 
 SHAPE = (3, 32, 32)

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from archscore.engine.scoring import Scorer, ScoringPlan, WorkBatch
+from archscore.engine.sweep.scoring import Scorer, ScoringPlan, WorkBatch
 from archscore.estimators import ESTIMATORS, list_estimators
 from archscore.spaces import get_space, list_spaces
 
@@ -56,7 +56,7 @@ CASES = [(space, name) for space in list_spaces() for name in NAMES]
 def tiny_supernet(space_name: str = "nb201") -> str:
     """A tiny supernet of ``space_name`` (C=4, N=1 where the space has them; NDS capped at depth 2,
     width 32) trained one epoch on synthetic data (for the stateful estimators)."""
-    from archscore.engine.data import DataSpec, load_images
+    from archscore.engine.run.data import DataSpec, load_images
     from archscore.estimators.one_shot import Heuristics, SupernetTrainer
 
     space = get_space(space_name)

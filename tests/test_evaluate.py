@@ -12,10 +12,10 @@ from click.testing import CliRunner
 from scipy import stats
 
 from archscore.engine.cli import main
-from archscore.engine.evaluate import EvalOptions, evaluate, evaluation_metadata, pick_metric
-from archscore.engine.report import render
-from archscore.engine.schema import RESULT_SCHEMA, VERSION, schema_with_config
-from archscore.engine.truth import load_naslib, load_truth, metric_columns
+from archscore.engine.evaluation.evaluate import EvalOptions, evaluate, evaluation_metadata, pick_metric
+from archscore.engine.evaluation.report import render
+from archscore.engine.run.schema import RESULT_SCHEMA, VERSION, schema_with_config
+from archscore.engine.evaluation.truth import load_naslib, load_truth, metric_columns
 from tests.conftest import data_path
 
 NB201_CSV = ("nb201", "cifar10_valid_test_3seed.csv")
@@ -122,7 +122,7 @@ def test_naslib_nb301_published_scores_match_scipy():
 
 
 def _class_mean(zc, acc):
-    from archscore.engine.truth import naslib_nb201_arch
+    from archscore.engine.evaluation.truth import naslib_nb201_arch
     from archscore.spaces import get_space
 
     space = get_space("nb201")
@@ -206,7 +206,7 @@ class FakeNatsApi:
 
 
 def test_nats_bench_api_adapter_and_missing_package():
-    from archscore.engine.truth import load_nats_bench
+    from archscore.engine.evaluation.truth import load_nats_bench
 
     strings = ["|none~0|+|none~0|none~1|+|none~0|none~1|none~2|",
                "|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|"]

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from archscore.engine import Sample, SweepConfig, read_results, run_sweep
-from archscore.engine.sink import MANIFEST
+from archscore.engine.run.sink import MANIFEST
 
 PLUGIN = ["tests.chaos_plugin"]
 
@@ -116,9 +116,9 @@ def test_driver_killed_then_resumed_equals_an_uninterrupted_run(ray_session, tmp
 def test_dead_actors_are_replaced_when_restarts_run_out(ray_session):
     import ray
 
-    from archscore.engine.actors import make_actor_class
-    from archscore.engine.scheduler import Scheduler
-    from archscore.engine.scoring import ScoringPlan, WorkBatch
+    from archscore.engine.sweep.actors import make_actor_class
+    from archscore.engine.sweep.scheduler import Scheduler
+    from archscore.engine.sweep.scoring import ScoringPlan, WorkBatch
 
     plan = ScoringPlan("nb201", ("echo",), estimator_config={"echo": {"kill": [3]}}, plugins=tuple(PLUGIN))
     cls = make_actor_class(num_cpus=0.5, num_gpus=0, max_restarts=0)
@@ -132,7 +132,7 @@ def test_dead_actors_are_replaced_when_restarts_run_out(ray_session):
 
 
 def _failure_rows():
-    from archscore.engine.scoring import RowBuilder
+    from archscore.engine.sweep.scoring import RowBuilder
     from archscore.spaces import get_space
 
     return RowBuilder(get_space("nb201"), ["echo"], "driver").failure_rows

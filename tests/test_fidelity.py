@@ -4,10 +4,10 @@ import json
 import numpy as np
 from scipy.stats import spearmanr
 
-from archscore.engine.scoring import Scorer, ScoringPlan, WorkBatch
+from archscore.engine.sweep.scoring import Scorer, ScoringPlan, WorkBatch
 from archscore.spaces import get_space
 from tests.conftest import data_path
-from archscore.engine.truth import naslib_nb201_arch as naslib_to_arch
+from archscore.engine.evaluation.truth import naslib_nb201_arch as naslib_to_arch
 
 
 def test_synflow_ranks_like_the_published_scores():
@@ -28,7 +28,7 @@ def test_synflow_ranks_like_the_published_scores():
 
 def test_nb101_synflow_ranks_like_the_published_scores():
     """Full-size NB101 networks (C=128, 3x3 cells) on 80 seeded cells of NASLib's 500 (bench.fidelity does all)."""
-    from archscore.engine.truth import load_naslib
+    from archscore.engine.evaluation.truth import load_naslib
 
     truth, published = load_naslib(data_path("naslib-zc", "zc_nasbench101.json"))
     archs = truth.column("arch").to_pylist()

@@ -9,7 +9,7 @@ pytestmark = pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="mallo
 
 PROBE = """
 import ctypes, sys
-from archscore.engine.heap import retain_freed_memory
+from archscore.engine.run.heap import retain_freed_memory
 if sys.argv[1] == "tuned":
     assert retain_freed_memory()
 libc = ctypes.CDLL("libc.so.6")
@@ -40,8 +40,8 @@ def test_freed_blocks_stay_in_the_process_only_when_tuned():
 def test_cpu_actor_reports_the_tuned_heap(ray_session):
     import ray
 
-    from archscore.engine.actors import make_actor_class
-    from archscore.engine.scoring import ScoringPlan
+    from archscore.engine.sweep.actors import make_actor_class
+    from archscore.engine.sweep.scoring import ScoringPlan
 
     actor = make_actor_class(num_cpus=0.25, num_gpus=0).remote(ScoringPlan("nb201", ("params",)))
     try:

@@ -9,7 +9,7 @@ import pytest
 from scipy.stats import spearmanr
 
 from archscore.spaces import get_space
-from archscore.engine.truth import naslib_nb201_arch as naslib_to_arch
+from archscore.engine.evaluation.truth import naslib_nb201_arch as naslib_to_arch
 from archscore.spaces.nb201 import NB201Arch, NB201Macro
 from tests.conftest import data_path
 

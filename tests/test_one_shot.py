@@ -15,7 +15,7 @@ from click.testing import CliRunner
 
 from archscore.engine import Sample, SweepConfig, read_results, run_sweep
 from archscore.engine.cli import main
-from archscore.engine.data import DataSpec, load_images
+from archscore.engine.run.data import DataSpec, load_images
 from archscore.estimators.one_shot import HEURISTICS_DOC, Heuristics, SupernetTrainer
 from archscore.estimators.one_shot.sampling import PathSampler, representatives
 from archscore.spaces import get_space
@@ -237,9 +237,9 @@ def test_oneshot_without_a_checkpoint_fails_before_anything(tmp_path):
 
 
 def test_checkpoints_of_two_epochs_score_as_named_estimators(synthetic, tmp_path):
-    from archscore.engine.evaluate import EvalOptions, evaluate
-    from archscore.engine.scoring import Scorer, ScoringPlan, WorkBatch, prepare_plan
-    from archscore.engine.truth import truth_table
+    from archscore.engine.evaluation.evaluate import EvalOptions, evaluate
+    from archscore.engine.sweep.scoring import Scorer, ScoringPlan, WorkBatch, prepare_plan
+    from archscore.engine.evaluation.truth import truth_table
 
     t = trainer(synthetic, data_portion=0.5)
     paths = {}

@@ -18,8 +18,8 @@ def test_the_wheel_holds_only_the_archscore_package(tmp_path):
                    check=True, capture_output=True)
     names = zipfile.ZipFile(next(tmp_path.glob("archscore-*.whl"))).namelist()
     assert {n.split("/")[0] for n in names if not n.split("/")[0].endswith(".dist-info")} == {"archscore"}
-    for module in ("__init__.py", "engine/cli.py", "engine/sink.py", "estimators/zero_shot/fisher.py",
-                   "spaces/nb201.py"):
+    for module in ("__init__.py", "_core.py", "engine/cli.py", "engine/run/sink.py", "estimators/zero_shot/fisher.py",
+                   "spaces/nb201/__init__.py"):
         assert f"archscore/{module}" in names
     packages = [p.parent.relative_to(ROOT) for p in ROOT.rglob("__init__.py")
                 if not {"tests", "bench", ".venv", "build"} & set(p.relative_to(ROOT).parts)]

@@ -1,8 +1,8 @@
 """Actor placement on Ray's logical GPUs (a CPU machine started with num_gpus=2)."""
 import ray
 
-from archscore.engine.actors import make_actor_class
-from archscore.engine.scoring import ScoringPlan
+from archscore.engine.sweep.actors import make_actor_class
+from archscore.engine.sweep.scoring import ScoringPlan
 
 PLAN = ScoringPlan("nb201", ("params",))
 

@@ -129,7 +129,7 @@ def test_fit_refuses_clearly(labelled, tmp_path):
 
 
 def test_a_predictor_of_another_space_is_a_run_error(ray_session, labelled, tmp_path):
-    from archscore.engine.scoring import Scorer, ScoringPlan, WorkBatch
+    from archscore.engine.sweep.scoring import Scorer, ScoringPlan, WorkBatch
 
     _, truth, _ = labelled
     assert fit("--truth", str(truth), "--train-size", "10", "--out", str(tmp_path / "p"))[0] == 0

@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from archscore.engine.scoring import Scorer, ScoringPlan, WorkBatch
+from archscore.engine.sweep.scoring import Scorer, ScoringPlan, WorkBatch
 from archscore.spaces import get_space
 from archscore.spaces.nb201 import parse
 from archscore.spaces.nb201_model import InferCell

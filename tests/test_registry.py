@@ -1,7 +1,8 @@
 import pytest
 
 from archscore.estimators import ESTIMATORS, get_estimator
-from archscore.spaces import SPACES, Registry, get_space
+from archscore._core import Registry
+from archscore.spaces import SPACES, get_space
 
 
 def test_register_refuses_duplicates():

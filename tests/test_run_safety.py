@@ -11,8 +11,8 @@ from click.testing import CliRunner
 
 from archscore.engine import FromFile, Sample, SweepConfig, read_results, run_sweep
 from archscore.engine.cli import main
-from archscore.engine.errors import ResourcesUnavailable, UniformFailure
-from archscore.engine.sink import ConfigMismatch
+from archscore.engine.run.errors import ResourcesUnavailable, UniformFailure
+from archscore.engine.run.sink import ConfigMismatch
 from tests.conftest import data_path
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -9,10 +9,10 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
-from archscore.engine.errors import LeaseHeld, LeaseLost
-from archscore.engine.lease import LEASE_FILE, Lease
-from archscore.engine.scoring import Scorer, ScoringPlan, WorkBatch
-from archscore.engine.sink import (DATA, MANIFEST, STAGING, ConfigMismatch, ResultSink, ResultsWarning, Store,
+from archscore.engine.run.errors import LeaseHeld, LeaseLost
+from archscore.engine.run.lease import LEASE_FILE, Lease
+from archscore.engine.sweep.scoring import Scorer, ScoringPlan, WorkBatch
+from archscore.engine.run.sink import (DATA, MANIFEST, STAGING, ConfigMismatch, ResultSink, ResultsWarning, Store,
                                    read_results)
 
 PLAN = ScoringPlan("nb201", ("params", "flops"))
@@ -186,7 +186,7 @@ def test_a_second_writer_is_refused_naming_the_first(tmp_path):
 
 def test_a_killed_writers_lease_is_taken_over_at_once(tmp_path):
     holder = subprocess.Popen([sys.executable, "-c", (
-        "import sys, time; from archscore.engine.lease import Lease; from archscore.engine.sink import Store; "
+        "import sys, time; from archscore.engine.run.lease import Lease; from archscore.engine.run.sink import Store; "
         f"Lease(Store({str(tmp_path)!r})).acquire(); print('held', flush=True); time.sleep(60)")],
         stdout=subprocess.PIPE, text=True)
     try:

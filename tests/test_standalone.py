@@ -5,7 +5,7 @@ from click.testing import CliRunner
 
 from archscore.engine import read_results
 from archscore.engine.cli import main
-from archscore.engine.scoring import Scorer, ScoringPlan, WorkBatch, prepare_plan
+from archscore.engine.sweep.scoring import Scorer, ScoringPlan, WorkBatch, prepare_plan
 from archscore.estimators.standalone import RECIPES, STANDALONE_METRICS, TrainingRecipe
 from tests.conftest import data_path
 
@@ -82,7 +82,7 @@ def test_cifar_train_and_test_files_train_with_crop_and_flip(tmp_path):
 
     fake_cifar_binary(tmp_path, 200, 1, "data_batch_1.bin")
     fake_cifar_binary(tmp_path, 50, 1, "test_batch.bin")
-    from archscore.engine.data import DataSpec, load_images
+    from archscore.engine.run.data import DataSpec, load_images
 
     data = load_images(DataSpec.parse(f"cifar10:{tmp_path}"), 10, (3, 32, 32))
     assert data.crop_flip and data.train_x.shape == (200, 32, 32, 3) and data.test_x.shape == (50, 32, 32, 3)

@@ -9,7 +9,7 @@ import torch
 
 from archscore.estimators.one_shot import Heuristics, SupernetTrainer
 from archscore.estimators.one_shot.sampling import PathSampler
-from archscore.engine.data import DataSpec, load_images
+from archscore.engine.run.data import DataSpec, load_images
 from archscore.spaces import get_space
 from archscore.spaces.darts_supernet import edge_index, op_set_keys
 
@@ -364,7 +364,7 @@ def test_two_trainers_in_one_process_do_not_share_a_path_dropout_stream(syntheti
 
 
 def test_an_nds_truth_sample_keeps_what_a_capped_supernet_has(tmp_path):
-    from archscore.engine.supernet import truth_sample
+    from archscore.engine.evaluation.truth import truth_sample
 
     space = get_space("nds_resnet")
     archs = [space.parse(t) for t in ("ds=1,1,1;ws=16,16,16", "ds=2,1,2;ws=24,16,24", "ds=3,1,1;ws=16,16,16",

@@ -127,7 +127,7 @@ def test_msgpack_stream_input_with_limits(ray_session, tmp_path):
 def test_progress_lines_without_a_terminal(caplog):
     import logging
 
-    from archscore.engine.progress import Progress
+    from archscore.engine.run.progress import Progress
 
     progress = Progress(1000, "sweep", every_s=0.0)
     with caplog.at_level(logging.INFO, logger="archscore"):

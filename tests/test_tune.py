@@ -91,8 +91,8 @@ def test_pbt_needs_a_key_it_can_mutate(tmp_path):
 @pytest.mark.slow
 def test_asha_run_writes_the_table_stops_early_records_errors_and_best_loads_into_oneshot(ray_session, tmp_path):
     from archscore.engine import SweepConfig, run_sweep
-    from archscore.engine.inputs import FromFile
-    from archscore.engine.sink import read_results
+    from archscore.engine.run.inputs import FromFile
+    from archscore.engine.run.sink import read_results
 
     out = tmp_path / "tune"
     # lr 1e30 diverges in its first epoch: that trial is an error row while the others go on
@@ -266,7 +266,7 @@ def test_trials_that_cannot_fit_fail_at_once_naming_the_cluster(ray_session, tmp
 def test_a_results_part_file_loads_as_truth(tmp_path):
     import pyarrow as pa
 
-    from archscore.engine.truth import load_truth
+    from archscore.engine.evaluation.truth import load_truth
 
     arch = "|nor_conv_3x3~0|+|skip_connect~0|none~1|+|avg_pool_3x3~0|nor_conv_1x1~1|skip_connect~2|"
     other = "|none~0|+|skip_connect~0|none~1|+|avg_pool_3x3~0|nor_conv_1x1~1|skip_connect~2|"
@@ -283,7 +283,7 @@ def test_pbt_explores_within_the_search_space_and_never_multiplies_text():
 
     from ray.tune.schedulers.pbt import _explore
 
-    from archscore.engine.tune_search import KeepInSearchSpace, pbt_mutations
+    from archscore.engine.tune.search import KeepInSearchSpace, pbt_mutations
 
     search = SearchSpace.from_mapping({"sampling": {"choice": ["uniform", "fairnas", "deiso"]},
                                        "momentum": {"uniform": [0.8, 0.99]}, "lr": {"loguniform": [0.01, 0.1]},
@@ -301,8 +301,8 @@ def test_pbt_explores_within_the_search_space_and_never_multiplies_text():
 
 
 def test_max_concurrent_trials_reaches_the_variant_generator(tmp_path):
-    from archscore.engine.tune import TuneConfig, prepare
-    from archscore.engine.tune_search import tune_settings
+    from archscore.engine.tune.config import TuneConfig, prepare
+    from archscore.engine.tune.search import tune_settings
 
     config = TuneConfig(space="nb201", data="synthetic", truth=str(data_path("nb201", "cifar10_valid_test_3seed.csv")),
                         out=str(tmp_path / "t"), search={"lr": {"choice": [0.1, 0.05]}}, macro={"C": 4, "N": 1},
@@ -318,8 +318,8 @@ def test_max_concurrent_trials_reaches_the_variant_generator(tmp_path):
 
 
 def test_a_half_written_result_line_is_skipped(tmp_path, caplog):
-    from archscore.engine.sink import Store
-    from archscore.engine.tune_results import _reports
+    from archscore.engine.run.sink import Store
+    from archscore.engine.tune.results import _reports
 
     trial = tmp_path / "experiment" / "_trial_x"
     trial.mkdir(parents=True)

@@ -6,9 +6,9 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from archscore.engine import tune_report as R
-from archscore.engine.schema import VERSION
-from archscore.engine.tune_results import schema
+from archscore.engine.tune import report as R
+from archscore.engine.run.schema import VERSION
+from archscore.engine.tune.results import schema
 
 SEARCH = {"sampling": {"choice": ["uniform", "fairnas"]}, "lr": {"loguniform": [0.005, 0.1]},
           "momentum": 0.9}

@@ -7,12 +7,12 @@ SHA-256 and epoch, so a resume with another checkpoint is refused.
 """
 from __future__ import annotations
 
-import os
 import time
 from pathlib import Path
-from typing import Any, Hashable, Sequence
+from typing import Hashable, Sequence
 
-from ..base import ESTIMATORS, Estimator, EstimatorGroup, GroupResult, describe_exception, file_sha256
+from ..checkpointed import CheckpointedEstimator
+from ..base import ESTIMATORS, EstimatorGroup, GroupResult, describe_exception
 from archscore.spaces import Space
 
 LATEST = "checkpoint.pt"
@@ -83,11 +83,12 @@ class OneShotGroup(EstimatorGroup):
         return result
 
 
-class OneShotEstimator(Estimator):
+class OneShotEstimator(CheckpointedEstimator):
     """Options: ``checkpoint`` (required), ``eval_batches`` (4), ``eval_batch_size`` (256),
     ``bn_recalibrate_batches`` (default: the supernet's heuristic)."""
 
     group = OneShotGroup
+    file_role = "the supernet checkpoint"
     builds_models = True
     needs_dataset = True
 
@@ -108,16 +109,7 @@ class OneShotEstimator(Estimator):
         if options["eval_batches"] < 1 or options["eval_batch_size"] < 1:
             raise ValueError("oneshot options eval_batches and eval_batch_size must be >= 1")
         super().__init__(checkpoint=str(self.path), **options)
-        self.identity = {"checkpoint_sha256": file_sha256(self.path), "checkpoint_bytes": os.stat(self.path).st_size}
-        if checkpoint_sha256 is not None and checkpoint_sha256 != self.identity["checkpoint_sha256"]:
-            raise ValueError(f"the supernet checkpoint {self.path} changed since this run recorded it")
-
-    def options(self) -> dict[str, Any]:
-        return {**dict(sorted(self.config.items())), **self.identity}
-
-    def group_key(self) -> Any:
-        """One group (one loaded supernet) per checkpoint and scoring options."""
-        return tuple(sorted(self.options().items()))
+        self.bind_file(self.path, checkpoint_sha256)
 
 
 @ESTIMATORS.register("oneshot")

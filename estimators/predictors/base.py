@@ -12,15 +12,14 @@ import inspect
 import io
 import os
 import pickle
-import tempfile
 from abc import ABC, abstractmethod
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any, ClassVar, Sequence
 
 import numpy as np
 
-from archscore.spaces import Registry, Space, get_space
+from archscore._core import VERSION, Registry, write_atomic
+from archscore.spaces import Space, get_space
 
 from .features import FeatureSet, Featurizer
 
@@ -28,10 +27,6 @@ PREDICTORS: Registry[type["Predictor"]] = Registry("predictor")
 FORMAT = "archscore.predictor/1"
 FILE = "predictor.pkl"
 
-try:
-    VERSION = version("archscore")
-except PackageNotFoundError:  # pragma: no cover - running from a source tree
-    VERSION = "0+unknown"
 
 
 class NotFittedError(ValueError):
@@ -120,12 +115,7 @@ class Predictor(ABC):
         buf = io.BytesIO()
         pickle.dump({"format": FORMAT, "version": VERSION, "predictor": self, "meta": dict(meta or {})}, buf,
                     protocol=pickle.HIGHEST_PROTOCOL)
-        fd, tmp = tempfile.mkstemp(dir=p.parent, prefix=f".{p.name}.")
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(buf.getvalue())
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, p)
+        write_atomic(p, buf.getvalue())
         return p
 
 

@@ -7,13 +7,13 @@ with another predictor is refused.
 """
 from __future__ import annotations
 
-import os
 import time
-from typing import Any, Hashable, Sequence
+from typing import Hashable, Sequence
 
 import numpy as np
 
-from ..base import ESTIMATORS, Estimator, EstimatorGroup, GroupResult, describe_exception, file_sha256
+from ..checkpointed import CheckpointedEstimator
+from ..base import ESTIMATORS, EstimatorGroup, GroupResult, describe_exception
 from .base import load, resolve
 
 
@@ -50,10 +50,11 @@ class PredictorGroup(EstimatorGroup):
 
 
 @ESTIMATORS.register("predictor")
-class PredictorEstimator(Estimator):
+class PredictorEstimator(CheckpointedEstimator):
     """A learned predictor's score (``archscore predictor fit``); option ``checkpoint`` (required)."""
 
     group = PredictorGroup
+    file_role = "the predictor"
     archs_per_batch = 4096
 
     def __init__(self, checkpoint: str | None = None, checkpoint_sha256: str | None = None,
@@ -63,13 +64,4 @@ class PredictorEstimator(Estimator):
                              "predictor.checkpoint=DIR (written by `archscore predictor fit`)")
         self.path = resolve(checkpoint)
         super().__init__(checkpoint=str(self.path))
-        self.identity = {"checkpoint_sha256": file_sha256(self.path), "checkpoint_bytes": os.stat(self.path).st_size}
-        if checkpoint_sha256 is not None and checkpoint_sha256 != self.identity["checkpoint_sha256"]:
-            raise ValueError(f"the predictor {self.path} changed since this run recorded it")
-
-    def options(self) -> dict[str, Any]:
-        return {**dict(sorted(self.config.items())), **self.identity}
-
-    def group_key(self) -> Any:
-        """One group (one loaded predictor) per file."""
-        return tuple(sorted(self.options().items()))
+        self.bind_file(self.path, checkpoint_sha256)

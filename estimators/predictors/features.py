@@ -14,7 +14,8 @@ from typing import Any, ClassVar, Mapping, Sequence
 import numpy as np
 from scipy.stats import rankdata
 
-from archscore.spaces import Registry, Space
+from archscore._core import Registry
+from archscore.spaces import Space
 
 from .encodings import ENCODERS
 from .tensors import TENSORS

@@ -13,7 +13,7 @@ from typing import Hashable, Sequence
 
 import torch
 
-from ..base import Estimator, EstimatorGroup, GroupResult, ScoringContext, describe_exception
+from ..base import Estimator, EstimatorGroup, GroupResult, describe_exception
 from .passes import DATA_SIGNALS, Signals, data_pass, prunable_layers, synflow_pass, zen_pass
 
 PASSES: dict[str, frozenset[str]] = {

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from archscore.estimators import criteria as C
+from archscore.engine.evaluation import criteria as C
 from archscore.estimators.one_shot import Heuristics
 from archscore.estimators.one_shot.search import MUTABLE_KEYS, SearchSpace
 from archscore.spaces import get_space
@@ -21,7 +21,7 @@ from archscore.spaces import get_space
 CHECKPOINT_FILE = "checkpoint.pt"
 
 
-def _trial(config: dict[str, Any], setup: dict[str, Any]) -> None:
+def run_trial(config: dict[str, Any], setup: dict[str, Any]) -> None:
     """One trial: train a supernet epoch by epoch, reporting tuning-set ranking quality and a checkpoint."""
     import torch
     from ray import tune
@@ -46,7 +46,7 @@ def _trial(config: dict[str, Any], setup: dict[str, Any]) -> None:
         metrics["current_lr"] = metrics.pop("lr")  # "lr" is the heuristic (the initial rate)
         start = time.perf_counter()
         scores, _ = trainer.scorer(record["eval_batches"], record["eval_batch_size"]).score(archs)
-        metrics.update(ranking_metrics("tuning_", scores, truth))
+        metrics.update(C.one_shot_criteria(scores, truth, "tuning_"))
         metrics["score_seconds"] = time.perf_counter() - start
         metrics["objective"] = _objective(metrics["tuning_" + record["objective"]])
         state = trainer.state()
@@ -62,9 +62,8 @@ def trainer_for(record: dict[str, Any], config: dict[str, Any]) -> tuple[Any, An
     """(a supernet trainer for one trial's sampled config, the space): in the trial and when scoring its test split."""
     from archscore.estimators.one_shot import SupernetTrainer
 
-    from .actors import _pick_device
-    from .data import DataSpec, load_images
-    from .scoring import input_shape_of
+    from archscore.engine.run.resources import worker_device
+    from archscore.engine.run.data import DataSpec, input_shape_of, load_images
 
     space = get_space(record["space"])
     macro = space.macro(**record["macro"])
@@ -72,14 +71,7 @@ def trainer_for(record: dict[str, Any], config: dict[str, Any]) -> tuple[Any, An
         {k: v for k, v in config.items() if k in record["search"]})
     shape = input_shape_of(macro.with_overrides(heuristics.macro_overrides()))
     images = load_images(DataSpec.parse(record["data"]), getattr(macro, "num_classes", 10), shape)
-    return SupernetTrainer(space, macro, heuristics, images, record["data"], shape, _pick_device()), space
-
-
-def ranking_metrics(prefix: str, scores: np.ndarray, truth: np.ndarray) -> dict[str, float]:
-    """Kendall tau, sparse Kendall tau and P@top5% of subnet scores against truth, named with ``prefix``."""
-    return {prefix + "kendall_tau": C.kendall_tau(scores, truth),
-            prefix + "sparse_kendall_tau": C.sparse_kendall_tau(scores, truth, 0.1),
-            prefix + "p_at_top_5pct": C.precision_at_top_k(scores, truth, 0.05)}
+    return SupernetTrainer(space, macro, heuristics, images, record["data"], shape, worker_device()), space
 
 
 def _objective(value: float) -> float:

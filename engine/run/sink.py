@@ -7,7 +7,7 @@ Layout of an output location (a local directory, or any URI pyarrow's filesystem
     OUT/_run.json                    the run's config (what determines the rows) and version
     OUT/_manifest/part-<id>.json     the commit record of a part: batch ids, rows, bytes
     OUT/_staging/part-<id>.parquet   a part written but not yet published
-    OUT/_lease.json                  the running writer (see :mod:`archscore.engine.lease`)
+    OUT/_lease.json                  the running writer (see :mod:`archscore.engine.run.lease`)
 
 A commit writes the part to ``_staging/``, then its manifest entry (the commit point), then moves
 the part into ``data/`` (a rename locally; copy and delete on object stores). So ``data/`` only
@@ -35,7 +35,9 @@ import pyarrow as pa
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
-from .schema import RESULT_SCHEMA, VERSION, schema_with_config
+from archscore._core import VERSION, fsync_dir, write_atomic
+
+from archscore.engine.run.schema import RESULT_SCHEMA, schema_with_config
 
 log = logging.getLogger(__name__)
 
@@ -52,27 +54,6 @@ class ConfigMismatch(ValueError):
 
 class ResultsWarning(UserWarning):
     """A results location was damaged; what was skipped is named in the message."""
-
-
-def _fsync_dir(path: str) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def write_atomic(path: str | os.PathLike, data: bytes) -> None:
-    """Write ``data`` to the local ``path`` through a temp file, fsync and a rename."""
-    path = os.fspath(path)
-    directory, name = os.path.split(path)
-    tmp = os.path.join(directory, f".{name}.{uuid.uuid4().hex[:8]}.tmp")
-    with open(tmp, "wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
-    _fsync_dir(directory or ".")
 
 
 class Store:
@@ -128,7 +109,7 @@ class Store:
         """Move a whole file: an atomic rename locally, copy then delete on object stores."""
         if self.local:
             os.replace(self.path(src), self.path(dst))
-            _fsync_dir(os.path.dirname(self.path(dst)))
+            fsync_dir(os.path.dirname(self.path(dst)))
         else:
             self.fs.copy_file(self.path(src), self.path(dst))
             self.delete(src)

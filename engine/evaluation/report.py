@@ -9,9 +9,7 @@ everywhere. Per-estimator figures are small multiples, so twelve estimators stay
 """
 from __future__ import annotations
 
-import base64
 import html
-import io
 import json
 from pathlib import Path
 from typing import Any
@@ -24,26 +22,17 @@ import matplotlib.ticker  # noqa: E402
 import numpy as np  # noqa: E402
 
 from archscore.estimators import ESTIMATORS, base_name  # noqa: E402
-from archscore.estimators import criteria as C  # noqa: E402
+from archscore.engine.evaluation import criteria as C  # noqa: E402
 from archscore.spaces import get_space  # noqa: E402
 
-from .evaluate import MISSING, Evaluation, Points  # noqa: E402
-from .schema import VERSION  # noqa: E402
-from .sink import write_atomic  # noqa: E402
+from archscore.engine.evaluation.evaluate import MISSING, Evaluation, Points  # noqa: E402
+from archscore._core import VERSION, write_atomic  # noqa: E402
+from archscore.engine.evaluation.html import fmt, grid as panel_grid, page, png  # noqa: E402
 
-CSS = """body{font-family:system-ui,sans-serif;max-width:1200px;margin:2em auto;color:#222}
-h1{font-size:1.6em}h2{font-size:1.2em;margin-top:2em;border-bottom:1px solid #ddd}
-table{border-collapse:collapse;font-size:.9em}td,th{padding:4px 8px;border-bottom:1px solid #eee;text-align:right}
-th{vertical-align:bottom}th:first-child,td:first-child{text-align:left}td{white-space:nowrap}
-.muted{color:#777}.k{color:#888;font-size:.8em;margin-left:.3em}.weak{color:#aaa}
-table.protocol td{text-align:left;white-space:normal;vertical-align:top}
-table.protocol td:first-child{font-weight:600;width:11em}
-img{max-width:100%}p.caption{color:#555;font-size:.9em;margin:.3em 0 1em}"""
 MIN_K = C.MIN_MEANINGFUL_K
 #: the ratios the summary table shows (every ratio is in criteria.parquet and the figures)
 TABLE_TOPK_RATIO = 0.05
 TABLE_BR_RATIO = 0.01
-PANEL_COLUMNS = 4
 
 
 def _heat(value: float | None) -> str:
@@ -55,23 +44,12 @@ def _heat(value: float | None) -> str:
     return f' style="background:hsl({hue},60%,{light:.0f}%)"'
 
 
-def _png(fig: plt.Figure) -> str:
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
-    plt.close(fig)
-    return f'<img alt="figure" src="data:image/png;base64,{base64.b64encode(buf.getvalue()).decode()}">'
-
-
 def _first_seed(ev: Evaluation) -> dict[str, Points]:
     chosen: dict[str, Points] = {}
     for p in ev.points:
         if p.estimator not in chosen or p.seed < chosen[p.estimator].seed:
             chosen[p.estimator] = p
     return chosen
-
-
-def _fmt(v: float | None, digits: int = 3) -> str:
-    return "–" if v is None else f"{v:.{digits}f}"
 
 
 def _pct(v: float | None) -> str:
@@ -227,28 +205,19 @@ def _summary(ev: Evaluation, rows: _Rows, names: list[str], points: dict[str, Po
             br_html = f'<span title="rank {int(br["value"])} of {ev.n}">{br_html}</span>'
         corr = [kt.get("value"), rows.value(p, "spearman"), rows.value(p, "pearson"),
                 rows.value(p, "sparse_kendall_tau")]
-        cells = [(html.escape(name), ""), (_fmt(corr[0]) + ci, _heat(corr[0])), (_fmt(corr[1]), _heat(corr[1])),
-                 (_fmt(corr[2]), _heat(corr[2])), (_fmt(corr[3]), _heat(corr[3])),
-                 (_k_cell(_fmt(rows.value(p, "p_at_top_k", TABLE_TOPK_RATIO)), k_top), ""),
+        cells = [(html.escape(name), ""), (fmt(corr[0]) + ci, _heat(corr[0])), (fmt(corr[1]), _heat(corr[1])),
+                 (fmt(corr[2]), _heat(corr[2])), (fmt(corr[3]), _heat(corr[3])),
+                 (_k_cell(fmt(rows.value(p, "p_at_top_k", TABLE_TOPK_RATIO)), k_top), ""),
                  (_k_cell(br_html, k_br), ""),
-                 (_fmt(rows.value(p, "bias_params_spearman")), ""), (_fmt(rows.value(p, "bias_flops_spearman")), ""),
+                 (fmt(rows.value(p, "bias_params_spearman")), ""), (fmt(rows.value(p, "bias_flops_spearman")), ""),
                  (_failure_text(ev.failures.get((name, p.seed), {}), "<br>"), ""),
-                 (_fmt(rows.value(p, "n_unmatched"), 0), "")]
+                 (fmt(rows.value(p, "n_unmatched"), 0), "")]
         out.append("<tr>" + "".join(f"<td{style}>{c}</td>" for c, style in cells) + "</tr>")
     out.append("</table>")
     if min(k_top, k_br) < MIN_K:
         out.append(f"<p class=caption>† K &lt; {MIN_K}: a handful of architectures, not a meaningful result; "
                    "see the curves for larger K.</p>")
     return "".join(out)
-
-
-def _grid(n: int, width: float = 3.2, height: float = 2.7) -> tuple[plt.Figure, np.ndarray]:
-    cols = min(PANEL_COLUMNS, n)
-    nrows = int(np.ceil(n / cols))
-    fig, axes = plt.subplots(nrows, cols, figsize=(width * cols, height * nrows + 0.5), squeeze=False)
-    for ax in axes.ravel()[n:]:
-        ax.axis("off")
-    return fig, axes.ravel()
 
 
 def _correlation_bars(rows: _Rows, names: list[str], points: dict[str, Points]) -> str:
@@ -269,11 +238,11 @@ def _correlation_bars(rows: _Rows, names: list[str], points: dict[str, Points]) 
     ax.set_xticks(x, names, rotation=30, ha="right")
     ax.set_ylabel("correlation with truth")
     ax.legend(frameon=False, ncol=2, loc="lower left", bbox_to_anchor=(0, 1.0))
-    return _png(fig)
+    return png(fig)
 
 
 def _rank_scatter(ev: Evaluation, rows: _Rows, names: list[str], points: dict[str, Points]) -> str:
-    fig, axes = _grid(len(names), 3.2, 3.0)
+    fig, axes = panel_grid(len(names), 3.2, 3.0)
     for ax, name in zip(axes, names):
         p = points[name]
         n = len(p.scores)
@@ -292,14 +261,14 @@ def _rank_scatter(ev: Evaluation, rows: _Rows, names: list[str], points: dict[st
         ax.plot([0, 1], [0, 1], color="#999", lw=0.8, ls=":")
         tau = rows.value(p, "kendall_tau")
         failed = f"  · {int(bad.sum())} failed" if bad.any() else ""
-        ax.set_title(f"{name}  τ = {_fmt(tau)}{failed}", fontsize=10, color="#C44E52" if failed else "black")
+        ax.set_title(f"{name}  τ = {fmt(tau)}{failed}", fontsize=10, color="#C44E52" if failed else "black")
         ax.set_xlim(-0.02, 1.02)
         ax.set_ylim(1.02, -0.02)  # best at the top
         ax.set_xlabel("true rank / N (0 = best)", fontsize=8)
         ax.set_ylabel("predicted rank / N", fontsize=8)
         ax.tick_params(labelsize=7)
     fig.tight_layout()
-    return _png(fig)
+    return png(fig)
 
 
 def _k_axis(ax: plt.Axes, ratios: list[float], n: int) -> None:
@@ -338,7 +307,7 @@ def _plot_curve(ax: plt.Axes, curve: list[tuple[float, float, int]], scale: floa
 def _topk_panels(ev: Evaluation, rows: _Rows, names: list[str], points: dict[str, Points]) -> str:
     # r = 100% is left out: P@top and P@bottom of all N are 1 by definition
     ratios = sorted(r for r in ev.options.topk_ratios if C.k_of(ev.n, r) > 0 and r < 1)
-    fig, axes = _grid(len(names), 3.2, 2.8)
+    fig, axes = panel_grid(len(names), 3.2, 2.8)
     for ax, name in zip(axes, names):
         p = points[name]
         if ratios:  # a random ranking's expected precision is r
@@ -359,12 +328,12 @@ def _topk_panels(ev: Evaluation, rows: _Rows, names: list[str], points: dict[str
                           label=f"K < {MIN_K}: not meaningful")]
     fig.legend(handles=handles, loc="upper center", ncol=4, frameon=False, fontsize=8)
     fig.tight_layout(rect=(0, 0, 1, 1 - 0.35 / fig.get_figheight()))
-    return _png(fig)
+    return png(fig)
 
 
 def _brwr_panels(ev: Evaluation, rows: _Rows, names: list[str], points: dict[str, Points]) -> str:
     ratios = sorted(r for r in ev.options.brwr_ratios if C.k_of(ev.n, r) > 0)
-    fig, axes = _grid(len(names), 3.2, 2.8)
+    fig, axes = panel_grid(len(names), 3.2, 2.8)
     floor = 100 / max(ev.n, 1)
     for ax, name in zip(axes, names):
         p = points[name]
@@ -390,7 +359,7 @@ def _brwr_panels(ev: Evaluation, rows: _Rows, names: list[str], points: dict[str
                           label=f"K < {MIN_K}: not meaningful")]
     fig.legend(handles=handles, loc="upper center", ncol=4, frameon=False, fontsize=8)
     fig.tight_layout(rect=(0, 0, 1, 1 - 0.35 / fig.get_figheight()))
-    return _png(fig)
+    return png(fig)
 
 
 def render(ev: Evaluation, title: str = "archscore evaluation") -> str:
@@ -403,7 +372,7 @@ def render(ev: Evaluation, title: str = "archscore evaluation") -> str:
              _protocol(ev)]
     if not names or ev.n < 2:
         parts.append("<p>No estimator had two or more architectures with truth to rank.</p>")
-        return _page(title, parts)
+        return page(title, parts)
     parts.append(_summary(ev, rows, names, points))
     parts += ["<h2>Rank correlation (95% bootstrap intervals)</h2>", _correlation_bars(rows, names, points)]
     parts += ["<h2>Predicted rank versus true rank</h2>",
@@ -426,14 +395,9 @@ def render(ev: Evaluation, title: str = "archscore evaluation") -> str:
                      "<th>criterion</th><th>value</th><th>n</th></tr>")
         for r in seed_rows:
             parts.append(f"<tr><td>{html.escape(r['estimator'])}</td><td>{r['criterion']}</td>"
-                         f"<td>{_fmt(r['value'], 4)}</td><td>{r['n']}</td></tr>")
+                         f"<td>{fmt(r['value'], 4)}</td><td>{r['n']}</td></tr>")
         parts.append("</table>")
-    return _page(title, parts)
-
-
-def _page(title: str, parts: list[str]) -> str:
-    return (f"<!doctype html><html><head><meta charset=utf-8><title>{html.escape(title)}</title>"
-            f"<style>{CSS}</style></head><body>{''.join(parts)}</body></html>")
+    return page(title, parts)
 
 
 def write_report(ev: Evaluation, out: str | Path, title: str = "archscore evaluation") -> Path:

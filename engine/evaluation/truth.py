@@ -33,7 +33,7 @@ import pyarrow.parquet as pq
 from archscore.spaces import SPACES, Space, get_space
 from archscore.spaces.nb201 import OPS as NB201_OPS, NB201Arch
 
-from .schema import RESULT_SCHEMA, STATUS_NONFINITE, STATUS_OK, VERSION
+from archscore.engine.run.schema import RESULT_SCHEMA, STATUS_NONFINITE, STATUS_OK, VERSION
 
 #: NB201 CSV layouts we recognise: arch column -> {metric column as in the file: friendly alias}
 NB201_LAYOUTS = {
@@ -103,7 +103,7 @@ def load_truth(path: str | Path, space: str = "nb201", arch_column: str | None =
         ValueError: missing columns or an architecture that does not parse (row number named).
     """
     if "://" in str(path) or Path(path).is_dir():
-        from .sink import read_results
+        from archscore.engine.run.sink import read_results
 
         return truth_from_results(read_results(path), metrics)
     path = Path(path)
@@ -296,3 +296,58 @@ def load_nats_bench(api: Any, dataset: str = "cifar10", hp: str = "200",
         archs.append(space.parse(api.arch(index)))
         values.append(api.get_more_info(index, dataset, hp=hp, is_random=False)[metric])
     return truth_table(space, archs, {metric.replace("-", "_"): values})
+
+
+def pick_metric(truth: pa.Table, metric: str | None) -> str:
+    """The truth column to rank by: ``metric`` as the file names it, or one of its aliases.
+
+    Raises:
+        ValueError: an unknown metric (the file's metric columns listed), or no metric at all.
+    """
+    candidates = metric_columns(truth)
+    aliases = metric_aliases(truth)
+    if metric is None:
+        for preferred in ("test_accuracy", "val_accuracy", "valid_accuracy", "cifar10_test_accuracy"):
+            if preferred in candidates:
+                return preferred
+            if preferred in aliases:
+                return aliases[preferred]
+        if not candidates:
+            raise ValueError("the truth table has no metric column")
+        return candidates[0]
+    if metric in candidates:
+        return metric
+    if metric in aliases:
+        return aliases[metric]
+    raise ValueError(f"truth has no metric {metric!r}; its metric columns: {', '.join(candidates) or 'none'}")
+
+
+def truth_sample(truth_path: str, space: str, metric: str | None, n: int,
+                 macro: Any = None) -> tuple[list[str], np.ndarray, str]:
+    """``n`` truth architectures (seed 0; the same for the same truth) as strings, their mean value of
+    ``metric`` (default: the truth's first), and the metric's name. With the supernet's ``macro``,
+    only architectures that supernet has (a capped NDS supernet has a corner of the grid).
+
+    Raises:
+        ValueError: no such truth or metric, or fewer than 2 architectures with a finite value
+            (that the supernet has).
+    """
+    truth = load_truth(truth_path, space)
+    metric = pick_metric(truth, metric)
+    archs = truth.column("arch").to_pylist()
+    values = truth.column(metric).to_numpy(zero_copy_only=False).astype(np.float64)
+    by_arch: dict[str, list[float]] = {}
+    for a, v in zip(archs, values):
+        if np.isfinite(v):
+            by_arch.setdefault(a, []).append(v)
+    names = sorted(by_arch)
+    within = ""
+    if macro is not None:
+        sp = get_space(space)
+        names = [a for a in names if sp.supernet_covers(sp.parse(a), macro)]
+        within = f" within the supernet's macro {macro.as_dict()}"
+    if len(names) < 2:
+        raise ValueError(f"--truth {truth_path} has fewer than 2 architectures with a finite {metric}{within}")
+    rng = np.random.default_rng(0)
+    chosen = sorted(rng.choice(len(names), size=min(n, len(names)), replace=False))
+    return [names[i] for i in chosen], np.array([np.mean(by_arch[names[i]]) for i in chosen]), metric

@@ -22,8 +22,8 @@ import numpy as np  # noqa: E402
 import pyarrow as pa  # noqa: E402
 from scipy import stats  # noqa: E402
 
-from .report import _fmt, _grid, _page, _png  # noqa: E402
-from .schema import VERSION  # noqa: E402
+from archscore.engine.evaluation.html import fmt, grid, page, png  # noqa: E402
+from archscore.engine.run.schema import VERSION  # noqa: E402
 
 N_BOOT, SEED = 1000, 0
 MIN_TRIALS, MIN_FINISHED = 3, 4  # fewer usable trials: no numbers; fewer finished: no finished-trials view
@@ -50,7 +50,7 @@ def _num(v: Any) -> float:
 
 
 def _f(v: Any, digits: int = 3) -> str:
-    return _fmt(_num(v) if math.isfinite(_num(v)) else None, digits)
+    return fmt(_num(v) if math.isfinite(_num(v)) else None, digits)
 
 
 def _order(values: list[Any]) -> list[Any]:
@@ -237,7 +237,7 @@ def _curves(trials: Trials, obj: str, best_id: Any, epoch: int | None) -> str:
     ax.set(xlabel="epoch", ylabel=f"tuning {LABEL.get(obj, obj)}")
     ax.legend(handles=[seen[s] for s in [*STYLE, "chosen"] if s in seen], frameon=False, fontsize=8,
               loc="upper left", bbox_to_anchor=(1, 1))
-    return _png(fig)
+    return png(fig)
 
 
 def _errors(trials: Trials) -> str:
@@ -284,7 +284,7 @@ def _transfer(trials: Trials, obj: str, best_id: Any) -> str:
     ax.set(xlabel=f"tuning {LABEL.get(obj, obj)}", ylabel=f"held-out test {LABEL.get(obj, obj)}")
     tau = stats.kendalltau([p[0] for p in pts], [p[1] for p in pts]).statistic if len(pts) >= 3 else NAN
     ax.set_title(f"{len(pts)} trials · rank agreement τ = {_f(tau)}", fontsize=9)
-    return (_png(fig) + "<p class=caption>Each trial's last epoch (colour: status; ★ the chosen trial). Points below "
+    return (png(fig) + "<p class=caption>Each trial's last epoch (colour: status; ★ the chosen trial). Points below "
             "the dotted diagonal score lower on the held-out split than on the tuning split; a low rank agreement "
             "(τ across trials) means the tuning split's ranking of configurations does not carry over: the search "
             "overfits it.</p>")
@@ -305,7 +305,7 @@ def _attribution(rows: list[dict[str, Any]], keys: dict[str, str], what: str) ->
             f"<span class=k>n={m['n']}</span>" for m in it["means"]))
         out.append(f"<tr><td>{html.escape(it['key'])}</td><td>{_ci(it['fraction'], it['lo'], it['hi'], rough)}</td>"
                    f"<td>{_f(it['chance'])}</td><td style='text-align:left;white-space:normal'>{effect}</td></tr>")
-    fig, axes = _grid(len(items), 3.0, 2.6)
+    fig, axes = grid(len(items), 3.0, 2.6)
     for ax, it in zip(axes, items):
         order = _order(it["values"])
         ax.scatter(it["values"] if it["numeric"] else [order.index(v) for v in it["values"]], it["y"], s=12,
@@ -327,7 +327,7 @@ def _attribution(rows: list[dict[str, Any]], keys: dict[str, str], what: str) ->
         ax.set_ylabel("objective", fontsize=8)
         ax.tick_params(labelsize=7)
     fig.tight_layout()
-    return "".join(out) + "</table>" + _png(fig)
+    return "".join(out) + "</table>" + png(fig)
 
 
 def tune_report_html(table: pa.Table, record: dict[str, Any], best: dict[str, Any] | None) -> str:
@@ -343,7 +343,7 @@ def tune_report_html(table: pa.Table, record: dict[str, Any], best: dict[str, An
              "<h2>Tuning versus held-out test</h2>", _transfer(trials, obj, best_id),
              "<h2>Which heuristics matter</h2>"]
     if not keys:
-        return _page(title, parts + ["<p>Nothing was searched (every key is a constant): nothing to attribute.</p>"])
+        return page(title, parts + ["<p>Nothing was searched (every key is a constant): nothing to attribute.</p>"])
     parts.append("<p class=caption>Variance fraction: the share of the objective's variance across trials that the "
                  "key's main effect explains (between-group / total sum of squares; numeric keys in up to 3 quantile "
                  "bins). The chance level (g−1)/(N−1) is what a key without effect reaches on average with g "
@@ -355,7 +355,7 @@ def tune_report_html(table: pa.Table, record: dict[str, Any], best: dict[str, An
                                                  "that is the config used." if record.get("scheduler") == "pbt" else "")
                  + "</p>")
     if epoch is None:
-        return _page(title, parts + ["<p>No non-error trial has reported an epoch: the analysis needs trials.</p>"])
+        return page(title, parts + ["<p>No non-error trial has reported an epoch: the analysis needs trials.</p>"])
     at_epoch, finished = rows_at(table, epoch), rows_at(table, None)
     parts.append(_attribution(at_epoch, keys, f"Every non-error trial at epoch {epoch} (the largest epoch all of "
                                               "them reached)"))
@@ -368,4 +368,4 @@ def tune_report_html(table: pa.Table, record: dict[str, Any], best: dict[str, An
     else:
         parts.append(f"<p class=caption>{len(finished)} trial(s) finished: a view over finished trials at their "
                      f"last epoch needs at least {MIN_FINISHED}.</p>")
-    return _page(title, parts)
+    return page(title, parts)

@@ -1,6 +1,6 @@
 """Scoring one batch of work into result rows, with no Ray involved.
 
-The Ray actor (:mod:`archscore.engine.actors`) wraps a :class:`Scorer`; tests and the overhead benchmark
+The Ray actor (:mod:`archscore.engine.sweep.actors`) wraps a :class:`Scorer`; tests and the overhead benchmark
 call it directly. Everything an estimator or a bad input can throw becomes a row with a status
 and a message here: nothing is swallowed and nothing stops the batch.
 """
@@ -9,7 +9,6 @@ from __future__ import annotations
 import importlib
 import os
 import socket
-import time
 from dataclasses import dataclass, field, replace
 from typing import Any, Sequence
 
@@ -21,7 +20,8 @@ from archscore.estimators import ScoringContext, get_estimator, groups_of, parti
 from archscore.estimators.base import describe_exception
 from archscore.spaces import Space, get_space
 
-from .schema import RESULT_SCHEMA, STATUS_ERROR, STATUS_INVALID, STATUS_NONFINITE, STATUS_OK, VERSION
+from archscore.engine.run.data import BatchCache, DataSpec, DatasetCache, input_shape_of, load_images, make_batch
+from archscore.engine.run.schema import RESULT_SCHEMA, STATUS_ERROR, STATUS_INVALID, STATUS_NONFINITE, STATUS_OK, VERSION
 
 
 @dataclass(frozen=True)
@@ -72,7 +72,6 @@ def resolve_macro(space: Space, plan: ScoringPlan) -> Any:
     """
     macro = space.macro(**plan.macro)
     if plan.data and hasattr(macro, "num_classes"):
-        from .data import DataSpec
 
         classes = DataSpec.parse(plan.data).num_classes(macro.num_classes)
         if "num_classes" in plan.macro and int(plan.macro["num_classes"]) != classes:
@@ -108,7 +107,6 @@ def prepare_plan(plan: ScoringPlan) -> tuple[ScoringPlan, Space, list[Any]]:
     for (group, _), positions in partition(estimators).items():
         group.check([estimators[i] for i in positions])
     needs_data = any(e.needs_data or e.needs_dataset for e in estimators)
-    from .data import DataSpec
 
     data = DataSpec.parse(plan.data or "synthetic").canonical()
     if data == "synthetic" and not needs_data:
@@ -116,7 +114,6 @@ def prepare_plan(plan: ScoringPlan) -> tuple[ScoringPlan, Space, list[Any]]:
     plan = replace(plan, data=data)
     macro = resolve_macro(space, plan)
     if any(e.needs_dataset for e in estimators):
-        from .data import DataSpec, load_images
         from archscore.estimators.training import to_tensor
 
         try:  # the whole source loads, and its images fit the network
@@ -125,8 +122,6 @@ def prepare_plan(plan: ScoringPlan) -> tuple[ScoringPlan, Space, list[Any]]:
         except ValueError as exc:
             raise ValueError(f"data source {data}: {exc}") from None
     if any(e.needs_data for e in estimators):
-        from .data import DataSpec, make_batch
-
         if plan.batch_size < max(e.min_batch for e in estimators):
             raise ValueError(f"--data-batch-size {plan.batch_size} is below the {max(e.min_batch for e in estimators)} "
                              "images some estimator needs")
@@ -136,11 +131,6 @@ def prepare_plan(plan: ScoringPlan) -> tuple[ScoringPlan, Space, list[Any]]:
             raise ValueError(f"data source {data}: {exc}") from None
     config = {e.label: e.options() for e in sorted(estimators, key=lambda e: e.label) if e.options()}
     return replace(plan, macro=macro.as_dict(), estimator_config=config), space, estimators
-
-
-def input_shape_of(macro: Any) -> tuple[int, int, int]:
-    size = getattr(macro, "input_size", 32)
-    return (getattr(macro, "in_channels", 3), size, size)
 
 
 def load_plugins(modules: Sequence[str]) -> None:
@@ -238,11 +228,9 @@ class Scorer:
         num_classes = getattr(macro, "num_classes", None)
         data = dataset = None
         if any(e.needs_data for e in self.estimators):
-            from .data import BatchCache
 
             data = BatchCache(plan.data or "synthetic", plan.batch_size, input_shape, num_classes, device)
         if any(e.needs_dataset for e in self.estimators):
-            from .data import DatasetCache
 
             dataset = DatasetCache(plan.data or "synthetic", num_classes or 10, input_shape)
         self.ctx = ScoringContext(self.space, macro, device, data, num_classes, input_shape, plan.batch_size,

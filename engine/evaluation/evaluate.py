@@ -9,7 +9,7 @@ The protocol, by default the one zero-cost-nas, NASLib and aw_nas compute their 
   architecture with truth that appears in the results (any estimator, any seed). An
   (estimator, seed) without an ok, finite score for one of them (status not ``ok``, a NULL or
   non-finite score, or no row at all) *fails* there, and a failure ranks last, tied with the
-  other failures (see :mod:`archscore.estimators.criteria`). ``drop_failed=True`` instead
+  other failures (see :mod:`archscore.engine.evaluation.criteria`). ``drop_failed=True`` instead
   evaluates on the common subset where every estimator and seed is ok.
 - Result rows without truth are counted (``n_unmatched``), never silently dropped; failures are
   counted per estimator and seed (``n_failed``, of which ``n_missing`` had no row).
@@ -29,13 +29,15 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from archscore._core import VERSION, file_sha256
 from archscore.estimators import ESTIMATORS, base_name
-from archscore.estimators import criteria as C
+from archscore.estimators.predictors import load as load_predictor
+from archscore.engine.evaluation import criteria as C
 from archscore.spaces import get_space
 
-from .schema import STATUS_OK, VERSION, config_of
-from .sink import RUN_FILE
-from .truth import metric_aliases, metric_columns
+from archscore.engine.run.schema import STATUS_OK, config_of
+from archscore.engine.run.sink import RUN_FILE
+from archscore.engine.evaluation.truth import pick_metric
 
 CRITERIA_SCHEMA = pa.schema([
     pa.field("estimator", pa.string(), nullable=False),
@@ -128,30 +130,6 @@ class Evaluation:
         raise KeyError((estimator, criterion, seed, ratio))
 
 
-def pick_metric(truth: pa.Table, metric: str | None) -> str:
-    """The truth column to rank by: ``metric`` as the file names it, or one of its aliases.
-
-    Raises:
-        ValueError: an unknown metric (the file's metric columns listed), or no metric at all.
-    """
-    candidates = metric_columns(truth)
-    aliases = metric_aliases(truth)
-    if metric is None:
-        for preferred in ("test_accuracy", "val_accuracy", "valid_accuracy", "cifar10_test_accuracy"):
-            if preferred in candidates:
-                return preferred
-            if preferred in aliases:
-                return aliases[preferred]
-        if not candidates:
-            raise ValueError("the truth table has no metric column")
-        return candidates[0]
-    if metric in candidates:
-        return metric
-    if metric in aliases:
-        return aliases[metric]
-    raise ValueError(f"truth has no metric {metric!r}; its metric columns: {', '.join(candidates) or 'none'}")
-
-
 def results_location_of(path: str | Path) -> Path | None:
     """The sweep output (a directory holding ``_run.json``) that ``path`` is, or lies inside; else None."""
     here = Path(path).expanduser().resolve()
@@ -177,7 +155,7 @@ def _truth_map(truth: pa.Table, metric: str, by_class: bool) -> tuple[dict[str, 
 
 def _macro_of(space_name: str, run_config: dict[str, Any]) -> Any:
     """The macro config the run scored with: its overrides, and the class count its data implies."""
-    from .scoring import ScoringPlan, resolve_macro
+    from archscore.engine.sweep.scoring import ScoringPlan, resolve_macro
 
     space = get_space(space_name)
     overrides = run_config.get("macro") or {}
@@ -297,7 +275,6 @@ def _without_training_split(truth: pa.Table, run_config: dict[str, Any], opts: E
         return truth, ""
     import pyarrow.compute as pc
 
-    from .predictor import training_split
 
     keys, files = training_split(run_config, opts.truth_by_class)
     if not keys:
@@ -404,3 +381,32 @@ def _seed_rows(points: list[Points], metric: str) -> list[dict[str, Any]]:
             rel = float(m.std(0, ddof=1).mean() / between) if between > 0 else float("nan")
             out.append(row("score_seed_std_rel", rel, int(common.sum())))
     return out
+
+
+def training_split(run_config: dict[str, Any], by_class: bool = False) -> tuple[set[str], list[str]]:
+    """The architectures (strings; with ``by_class`` their isomorphism classes) the run's
+    ``predictor`` estimators were trained on, and the predictor files.
+
+    Raises:
+        ValueError: a recorded predictor file is gone or changed (its split cannot be known).
+    """
+    hashes: set[str] = set()
+    files = []
+    for label in run_config.get("estimators", []):
+        if base_name(label) != "predictor":
+            continue
+        opts = (run_config.get("estimator_config") or {}).get(label, {})
+        path = opts.get("checkpoint")
+        try:
+            _, meta = load_predictor(path)
+        except ValueError as exc:
+            raise ValueError(f"{label}: its training split is recorded with the predictor, which cannot be read "
+                             f"now: {exc}") from None
+        recorded = opts.get("checkpoint_sha256")
+        if recorded and file_sha256(path) != recorded:
+            raise ValueError(f"{label}: the predictor {path} changed since the run scored with it, so its training "
+                             "split is not the one to leave out; evaluate with the file the run used, or pass "
+                             "--keep-training-split")
+        hashes |= set(meta.get("train_hashes" if by_class else "train_archs", []))
+        files.append(str(path))
+    return hashes, files

@@ -25,7 +25,7 @@ import uuid
 from datetime import datetime, timezone
 from typing import Any
 
-from .errors import LeaseHeld, LeaseLost
+from archscore.engine.run.errors import LeaseHeld, LeaseLost
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +43,7 @@ def _process_alive(pid: int) -> bool:
 
 
 class Lease:
-    """Exclusive write access to a :class:`~archscore.engine.sink.Store` location."""
+    """Exclusive write access to a :class:`~archscore.engine.run.sink.Store` location."""
 
     def __init__(self, store: Any, ttl_s: float = 60.0, renew_s: float = 10.0, takeover: bool = False,
                  settle_s: float = 0.5) -> None:

@@ -19,13 +19,11 @@ import numpy as np
 import pyarrow as pa
 
 from archscore.estimators import ESTIMATORS, base_name
-from archscore.estimators.base import file_sha256
 from archscore.estimators.predictors import PREDICTORS, Featurizer, Predictor, ZeroShotFeatures
-from archscore.estimators.predictors import load as load_predictor
 from archscore.spaces import get_space
 
-from .schema import STATUS_OK, VERSION
-from .sink import write_atomic
+from archscore._core import VERSION, file_sha256, write_atomic
+from archscore.engine.run.schema import STATUS_OK
 
 INFO_FILE, TRAIN_FILE = "predictor.json", "train.csv"
 #: a truth metric named so is lower-is-better: the predictor learns its negation
@@ -57,8 +55,8 @@ def zero_shot_features(path: str, space: str, transform: str = "rank",
     Raises:
         ValueError: nothing scored on ``space`` there, or a named estimator is absent.
     """
-    from .sink import read_results
-    from .truth import load_naslib
+    from archscore.engine.run.sink import read_results
+    from archscore.engine.evaluation.truth import load_naslib
 
     if str(path).endswith(".json"):
         results = load_naslib(path, space=space)[1]
@@ -142,7 +140,7 @@ def _training_split(cfg: FitConfig, archs: list[str], hashes: list[str]) -> np.n
             raise ValueError(f"--train-size must be between 2 and {len(archs) - 1} (the truth has {len(archs)} "
                              f"architectures with a finite metric), got {cfg.train_size}")
         return np.sort(np.random.default_rng(cfg.seed).choice(len(archs), cfg.train_size, replace=False))
-    from .inputs import FromFile
+    from archscore.engine.run.inputs import FromFile
 
     space = get_space(cfg.space)
     wanted = []
@@ -165,8 +163,7 @@ def fit_predictor(cfg: FitConfig) -> dict[str, Any]:
     """Fit, score the held-out architectures, save; returns the record written to predictor.json."""
     from scipy.stats import kendalltau
 
-    from .evaluate import pick_metric
-    from .truth import load_truth
+    from archscore.engine.evaluation.truth import load_truth, pick_metric
 
     out = Path(cfg.out)
     if (out / INFO_FILE).exists() and not cfg.overwrite:
@@ -210,32 +207,3 @@ def fit_predictor(cfg: FitConfig) -> dict[str, Any]:
     write_atomic(out / INFO_FILE, json.dumps({k: v for k, v in record.items() if k not in ("train_archs", "train_hashes")},
                                              indent=1).encode())
     return record
-
-
-def training_split(run_config: dict[str, Any], by_class: bool = False) -> tuple[set[str], list[str]]:
-    """The architectures (strings; with ``by_class`` their isomorphism classes) the run's
-    ``predictor`` estimators were trained on, and the predictor files.
-
-    Raises:
-        ValueError: a recorded predictor file is gone or changed (its split cannot be known).
-    """
-    hashes: set[str] = set()
-    files = []
-    for label in run_config.get("estimators", []):
-        if base_name(label) != "predictor":
-            continue
-        opts = (run_config.get("estimator_config") or {}).get(label, {})
-        path = opts.get("checkpoint")
-        try:
-            _, meta = load_predictor(path)
-        except ValueError as exc:
-            raise ValueError(f"{label}: its training split is recorded with the predictor, which cannot be read "
-                             f"now: {exc}") from None
-        recorded = opts.get("checkpoint_sha256")
-        if recorded and file_sha256(path) != recorded:
-            raise ValueError(f"{label}: the predictor {path} changed since the run scored with it, so its training "
-                             "split is not the one to leave out; evaluate with the file the run used, or pass "
-                             "--keep-training-split")
-        hashes |= set(meta.get("train_hashes" if by_class else "train_archs", []))
-        files.append(str(path))
-    return hashes, files

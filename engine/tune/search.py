@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any
 from archscore.estimators.one_shot.search import MUTABLE_KEYS, SearchSpace
 
 if TYPE_CHECKING:
-    from .tune import TuneConfig
+    from archscore.engine.tune.config import TuneConfig
 
 
 def param_space(search: SearchSpace) -> dict[str, Any]:

@@ -20,7 +20,7 @@ import gzip
 import pickle
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -208,3 +208,30 @@ class DatasetCache:
         if self._data is None:
             self._data = load_images(self.spec, self.num_classes, self.input_shape)
         return self._data
+
+
+def input_shape_of(macro: Any) -> tuple[int, int, int]:
+    size = getattr(macro, "input_size", 32)
+    return (getattr(macro, "in_channels", 3), size, size)
+
+
+def check_training_data(spec: str, macro: Any, portions: Sequence[float] = ()) -> str:
+    """The data source as canonical text, once its whole source has loaded and fits the network
+    (and each of ``portions`` leaves non-empty splits): a bad source fails before anything starts.
+
+    Raises:
+        ValueError: naming the source and what is wrong.
+    """
+    from archscore.estimators.one_shot.scoring import VALID_FRACTION
+    from archscore.estimators.training import split, to_tensor
+
+    data = DataSpec.parse(spec).canonical()
+    shape = input_shape_of(macro)
+    try:  # the whole source loads and fits the network: fail before anything starts
+        images = load_images(DataSpec.parse(data), getattr(macro, "num_classes", 10), shape)
+        to_tensor(images.test_x[:1], images, shape)
+        for portion in portions:
+            split(images, portion, VALID_FRACTION, seed=0)
+    except ValueError as exc:
+        raise ValueError(f"data source {data}: {exc}") from None
+    return data

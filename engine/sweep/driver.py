@@ -8,33 +8,29 @@ The order of work is what makes a failed run harmless: every check that depends 
 config runs first (nothing started, nothing written); then Ray starts and the request is
 checked against what the cluster has; then the output location is leased to this writer and
 opened; rows are committed as they finish. A failure that is the same for every architecture is
-a :class:`~archscore.engine.errors.RunError`, never a dataset of error rows; a location whose
+a :class:`~archscore.engine.run.errors.RunError`, never a dataset of error rows; a location whose
 earlier run committed nothing accepts a corrected config.
 """
 from __future__ import annotations
 
 import logging
-import os
-import signal
 import threading
 import time
-from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator
+from typing import Any, Iterator
 
-import ray
 
 from archscore.spaces import Space
 
-from .errors import ClusterLost, UniformFailure
-from .inputs import EnumerateAll, InputSource
-from .lease import Lease
-from .outcome import StatusCounts, UniformFailureCheck
-from .progress import Progress, format_rate
-from .resources import ActorShape, alive_nodes, describe_cluster, fits, wait_for_resources
-from .scheduler import Scheduler, StreamStats
-from .scoring import RowBuilder, ScoringPlan, WorkBatch, prepare_plan
-from .sink import ResultSink
+from archscore.engine.run.errors import ClusterLost, UniformFailure
+from archscore.engine.run.inputs import EnumerateAll, InputSource
+from archscore.engine.run.lifecycle import LeasedRun, default_gpus, leased_run
+from archscore.engine.sweep.outcome import StatusCounts, UniformFailureCheck
+from archscore.engine.run.progress import Progress, format_rate
+from archscore.engine.run.resources import ActorShape, alive_nodes, describe_cluster, fits
+from archscore.engine.sweep.scheduler import Scheduler, StreamStats
+from archscore.engine.sweep.scoring import RowBuilder, ScoringPlan, WorkBatch, prepare_plan
+from archscore.engine.run.sink import ResultSink
 
 log = logging.getLogger("archscore")
 
@@ -138,44 +134,6 @@ def _work_batches(space: Space, source: InputSource, seeds: list[int], batch_siz
             index += len(chunk)
 
 
-def _ensure_ray(address: str | None) -> bool:
-    """Connect to ``address``, or start an embedded local Ray. True if we started it."""
-    if ray.is_initialized():
-        return False
-    if address:
-        ray.init(address=address, log_to_driver=True)
-    else:
-        os.environ.setdefault("RAY_AUTH_MODE", "disabled")  # a private, embedded single-machine run
-        ray.init(include_dashboard=False, log_to_driver=True)
-    return True
-
-
-@contextmanager
-def _stop_on_signals(stop: threading.Event,
-                     message: str = "stopping: committing the finished batches (press Ctrl-C again to stop at once)",
-                     on_first: Callable[[], None] | None = None) -> Iterator[None]:
-    """First Ctrl-C (or SIGTERM): set ``stop``, log ``message``, call ``on_first``; the run stops
-    after committing what finished. Second: stop at once."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def handler(signum: int, frame: Any) -> None:
-        if stop.is_set():
-            raise KeyboardInterrupt
-        stop.set()
-        log.warning(message)
-        if on_first is not None:
-            on_first()
-
-    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield
-    finally:
-        for sig, old in previous.items():
-            signal.signal(sig, old)
-
-
 class _Health:
     """Raises :class:`ClusterLost` once the alive nodes cannot host every actor for ``grace_s``
     (a replacement that can never start would otherwise wait for ever)."""
@@ -234,80 +192,67 @@ def run_sweep(config: SweepConfig) -> SweepSummary:
                       flush_every_s=config.commit_every_s)
     sink.check_config()  # read-only: a mismatch fails before anything starts
     stop = threading.Event()
-    started = _ensure_ray(config.address)
-    try:
-        with _stop_on_signals(stop):
-            return _run(config, plan, space, estimators, batch_size, sink, stop, started)
-    finally:
-        if started:
-            ray.shutdown()
+
+    def shape_of(resources: dict[str, float]) -> ActorShape:
+        gpus = default_gpus(config.gpus_per_actor, resources)
+        if config.num_actors:
+            n_actors = config.num_actors
+        elif gpus > 0:
+            n_actors = max(1, int(resources.get("GPU", 0) // gpus))
+        else:
+            n_actors = max(1, int(resources.get("CPU", 1) // max(config.cpus_per_actor, 1e-9)))
+        return ActorShape(n_actors, config.cpus_per_actor, gpus)
+
+    with leased_run(sink.store, config.address, shape_of, config.resource_timeout_s, config.takeover, stop) as run:
+        sink.lease = run.lease
+        return _run(config, plan, space, estimators, batch_size, sink, run)
 
 
 def _run(config: SweepConfig, plan: ScoringPlan, space: Space, estimators: list[Any], batch_size: int,
-         sink: ResultSink, stop: threading.Event, embedded: bool) -> SweepSummary:
-    resources = ray.cluster_resources()
-    gpus = config.gpus_per_actor
-    if gpus is None:
-        gpus = 1.0 if resources.get("GPU", 0) >= 1 else 0.0
-    if config.num_actors:
-        n_actors = config.num_actors
-    elif gpus > 0:
-        n_actors = max(1, int(resources.get("GPU", 0) // gpus))
-    else:
-        n_actors = max(1, int(resources.get("CPU", 1) // max(config.cpus_per_actor, 1e-9)))
-    shape = ActorShape(n_actors, config.cpus_per_actor, gpus)
-    timeout = config.resource_timeout_s if config.resource_timeout_s is not None else (0.0 if embedded else 120.0)
-    wait_for_resources(shape, timeout, should_stop=stop.is_set)
+         sink: ResultSink, run: LeasedRun) -> SweepSummary:
+    shape, stop, embedded = run.shape, run.stop, run.embedded
+    sink.open()
+    if sink.done:
+        log.info("resuming %s: %d batches (%s rows) already written, skipping them",
+                 config.out, len(sink.done), f"{sink.resumed_rows:,}")
+    from archscore.engine.sweep.actors import make_actor_class
 
-    lease = Lease(sink.store, takeover=config.takeover)
-    sink.store.makedirs()
-    lease.acquire()
-    sink.lease = lease
+    actor_cls = make_actor_class(config.cpus_per_actor, shape.gpus)
+    threads = max(1, int(config.cpus_per_actor))
+    start = time.monotonic()
+    scheduler = Scheduler(lambda: actor_cls.remote(plan, threads), shape.n, config.max_in_flight,
+                          ping_timeout_s=config.actor_start_timeout_s, should_stop=stop.is_set,
+                          health=_Health(shape, config.cluster_grace_s if embedded
+                                         else max(config.cluster_grace_s, run.resource_timeout_s)))
+    log.info("scoring with %s", shape)
+    per_seed = config.source.count(space)
+    total = per_seed * len(config.seeds) - sink.resumed_rows // len(estimators) if per_seed else None
+    progress = Progress(total, "sweep", enabled=config.progress)
+    skipped = len(sink.done)
+    rows = RowBuilder(space, config.estimators, worker="driver")
+    statuses = StatusCounts()
+    check = UniformFailureCheck()
+    held_since = time.monotonic()
+
+    def on_done(batch_id: int, table: Any) -> None:
+        check.add(table)
+        if not check.decided and time.monotonic() - held_since > config.commit_every_s:
+            check.decide()  # do not hold finished work longer than a commit interval
+        sink.hold = not check.decided  # nothing committed until the first rows pass the check
+        statuses.add(table)
+        sink.add(batch_id, table)
+
     try:
-        sink.open()
-        if sink.done:
-            log.info("resuming %s: %d batches (%s rows) already written, skipping them",
-                     config.out, len(sink.done), f"{sink.resumed_rows:,}")
-        from .actors import make_actor_class
-
-        actor_cls = make_actor_class(config.cpus_per_actor, gpus)
-        threads = max(1, int(config.cpus_per_actor))
-        start = time.monotonic()
-        scheduler = Scheduler(lambda: actor_cls.remote(plan, threads), n_actors, config.max_in_flight,
-                              ping_timeout_s=config.actor_start_timeout_s, should_stop=stop.is_set,
-                              health=_Health(shape, config.cluster_grace_s if embedded
-                                             else max(config.cluster_grace_s, timeout)))
-        log.info("scoring with %s", shape)
-        per_seed = config.source.count(space)
-        total = per_seed * len(config.seeds) - sink.resumed_rows // len(estimators) if per_seed else None
-        progress = Progress(total, "sweep", enabled=config.progress)
-        skipped = len(sink.done)
-        rows = RowBuilder(space, config.estimators, worker="driver")
-        statuses = StatusCounts()
-        check = UniformFailureCheck()
-        held_since = time.monotonic()
-
-        def on_done(batch_id: int, table: Any) -> None:
-            check.add(table)
-            if not check.decided and time.monotonic() - held_since > config.commit_every_s:
-                check.decide()  # do not hold finished work longer than a commit interval
-            sink.hold = not check.decided  # nothing committed until the first rows pass the check
-            statuses.add(table)
-            sink.add(batch_id, table)
-
-        try:
-            stats = scheduler.run(_work_batches(space, config.source, config.seeds, batch_size, set(sink.done)),
-                                  on_done=on_done, failure_rows=rows.failure_rows, on_progress=progress.update)
-        except BaseException:
-            _finish(progress, scheduler, sink, check, failing=True)
-            raise
-        _finish(progress, scheduler, sink, check, failing=False)
-        if stats.items == 0 and not sink.resumed_rows:
-            raise ValueError("the input has no architectures")
-        return SweepSummary(config.out, sink.rows_committed, sink.resumed_rows, skipped, time.monotonic() - start,
-                            stats, sink.repaired, statuses, per_seed, len(config.seeds), len(estimators))
-    finally:
-        lease.release()
+        stats = scheduler.run(_work_batches(space, config.source, config.seeds, batch_size, set(sink.done)),
+                              on_done=on_done, failure_rows=rows.failure_rows, on_progress=progress.update)
+    except BaseException:
+        _finish(progress, scheduler, sink, check, failing=True)
+        raise
+    _finish(progress, scheduler, sink, check, failing=False)
+    if stats.items == 0 and not sink.resumed_rows:
+        raise ValueError("the input has no architectures")
+    return SweepSummary(config.out, sink.rows_committed, sink.resumed_rows, skipped, time.monotonic() - start,
+                        stats, sink.repaired, statuses, per_seed, len(config.seeds), len(estimators))
 
 
 def _finish(progress: Progress, scheduler: Scheduler, sink: ResultSink, check: UniformFailureCheck,

@@ -11,7 +11,7 @@ that stay dead are replaced (Ray restarts an actor a few times itself). It gives
 It never blocks for long: it waits on results in short slices, between which it honours a stop
 request (``should_stop``) and runs the driver's cluster health check (``health``, which raises
 when the cluster can no longer host an actor). An actor whose constructor raises is a run error
-(:class:`~archscore.engine.errors.ActorSetupFailed`): every actor would fail the same way.
+(:class:`~archscore.engine.run.errors.ActorSetupFailed`): every actor would fail the same way.
 """
 from __future__ import annotations
 
@@ -25,9 +25,9 @@ import pyarrow as pa
 import ray
 from ray.exceptions import RayError, RayTaskError
 
-from .errors import ActorSetupFailed, RunError, SweepInterrupted, last_line
-from .schema import table_from_ipc
-from .scoring import WorkBatch
+from archscore.engine.run.errors import ActorSetupFailed, RunError, SweepInterrupted, last_line
+from archscore.engine.run.schema import table_from_ipc
+from archscore.engine.sweep.scoring import WorkBatch
 
 log = logging.getLogger(__name__)
 

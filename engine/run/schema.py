@@ -2,15 +2,12 @@
 from __future__ import annotations
 
 import json
-from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 import pyarrow as pa
 
-try:
-    VERSION = version("archscore")
-except PackageNotFoundError:  # running from a source tree that was never installed
-    VERSION = "0+unknown"
+from archscore._core import VERSION
+
 
 STATUS_OK = "ok"
 STATUS_ERROR = "error"          # the estimator raised, or the worker died on this architecture

@@ -1,4 +1,4 @@
-"""The scorer actor: one per GPU (or per CPU slot), holding a :class:`archscore.engine.scoring.Scorer`.
+"""The scorer actor: one per GPU (or per CPU slot), holding a :class:`archscore.engine.sweep.scoring.Scorer`.
 
 Models, scorers and the fixed data batch are built once in ``__init__`` and reused for every
 batch. The device comes from the GPUs Ray assigned to the actor; an actor given no GPU hides all
@@ -13,25 +13,15 @@ from typing import Any
 
 import ray
 
-from .heap import retain_freed_memory
-from .schema import table_to_ipc
-from .scoring import Scorer, ScoringPlan, WorkBatch
-
-
-def _pick_device() -> str:
-    gpu_ids = ray.get_gpu_ids()
-    if not gpu_ids:
-        os.environ["CUDA_VISIBLE_DEVICES"] = ""
-        return "cpu"
-    import torch
-
-    # Ray sets CUDA_VISIBLE_DEVICES to the assigned ids, so the first visible device is ours.
-    return "cuda:0" if torch.cuda.is_available() else "cpu"
+from archscore.engine.run.heap import retain_freed_memory
+from archscore.engine.run.resources import worker_device
+from archscore.engine.run.schema import table_to_ipc
+from archscore.engine.sweep.scoring import Scorer, ScoringPlan, WorkBatch
 
 
 class ScorerActor:
     def __init__(self, plan: ScoringPlan, threads: int | None = None) -> None:
-        self.device = _pick_device()
+        self.device = worker_device()
         self.heap_tuned = retain_freed_memory()
         if threads:
             import torch
@@ -43,7 +33,7 @@ class ScorerActor:
         self.scorer = Scorer(plan, device=self.device, worker=worker)
 
     def score(self, batch: WorkBatch) -> bytes:
-        """Result rows as compressed Arrow IPC (see :func:`archscore.engine.schema.table_to_ipc`)."""
+        """Result rows as compressed Arrow IPC (see :func:`archscore.engine.run.schema.table_to_ipc`)."""
         return table_to_ipc(self.scorer.score(batch))
 
     def ping(self) -> bool:

@@ -6,8 +6,8 @@ from collections import Counter, defaultdict
 
 import pyarrow as pa
 
-from .errors import UniformFailure
-from .schema import STATUS_ERROR, STATUS_INVALID, STATUS_OK, STATUSES
+from archscore.engine.run.errors import UniformFailure
+from archscore.engine.run.schema import STATUS_ERROR, STATUS_INVALID, STATUS_OK, STATUSES
 
 
 class StatusCounts:

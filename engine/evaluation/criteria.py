@@ -161,3 +161,11 @@ def bootstrap_ci(scores: np.ndarray, truth: np.ndarray, statistic, n_boot: int =
         return float("nan"), float("nan")
     alpha = (1 - level) / 2
     return float(np.quantile(values, alpha)), float(np.quantile(values, 1 - alpha))
+
+
+def one_shot_criteria(scores: np.ndarray, truth: np.ndarray, prefix: str = "") -> dict[str, float]:
+    """Kendall tau, sparse Kendall tau (bins of 0.1) and P@top5% of subnet scores against truth,
+    each named with ``prefix``: what supernet training and Tune trials report every epoch."""
+    return {prefix + "kendall_tau": kendall_tau(scores, truth),
+            prefix + "sparse_kendall_tau": sparse_kendall_tau(scores, truth, 0.1),
+            prefix + "p_at_top_5pct": precision_at_top_k(scores, truth, 0.05)}

@@ -16,6 +16,7 @@ from typing import Any, Iterable, Iterator
 
 import numpy as np
 
+from archscore._core import file_sha256
 from archscore.spaces import Space
 
 MSGPACK_MAX_ITEM_BYTES = 1 << 20  # one encoding of a msgpack stream may not exceed 1 MiB
@@ -180,11 +181,7 @@ class FromFile(InputSource):
 
     def describe(self) -> dict[str, Any]:
         """Keyed on the file's content (not its name or mtime) and, for tables, the column."""
-        digest = hashlib.sha256()
-        with open(self.path, "rb") as fh:
-            while block := fh.read(1 << 20):
-                digest.update(block)
-        return {"kind": "file", "sha256": digest.hexdigest(), "column": self.column if self._tabular() else None}
+        return {"kind": "file", "sha256": file_sha256(self.path), "column": self.column if self._tabular() else None}
 
     def info(self) -> dict[str, Any]:
         return {"path": os.path.abspath(self.path)}

@@ -8,13 +8,14 @@ autoscaler for them and waits a bounded time, saying what it waits for.
 from __future__ import annotations
 
 import logging
+import os
 import time
 from dataclasses import dataclass
 from typing import Any, Callable
 
 import ray
 
-from .errors import ResourcesUnavailable
+from archscore.engine.run.errors import ResourcesUnavailable
 
 log = logging.getLogger("archscore")
 
@@ -79,7 +80,7 @@ def wait_for_resources(shape: ActorShape, timeout_s: float, poll_s: float = 2.0,
         if fits(shape, nodes) == shape.n:
             return
     if should_stop():
-        from .errors import SweepInterrupted
+        from archscore.engine.run.errors import SweepInterrupted
 
         raise SweepInterrupted(f"stopped while waiting for the cluster to provide {shape}")
     hint = ("lower --actors, --cpus-per-actor or --gpus-per-actor" if shape.gpus == 0 or any(n.get("GPU") for n in nodes)
@@ -98,3 +99,16 @@ def _request_from_autoscaler(shape: ActorShape) -> None:
         request_resources(bundles=[bundle] * shape.n)
     except Exception as exc:  # not an autoscaling cluster, or an older Ray: waiting still works
         log.debug("no autoscaler request: %s", exc)
+
+
+def worker_device() -> str:
+    """The device of this Ray worker: its assigned GPU, else the CPU (with every GPU hidden, so a
+    CPU worker never touches a GPU that another owns)."""
+    gpu_ids = ray.get_gpu_ids()
+    if not gpu_ids:
+        os.environ["CUDA_VISIBLE_DEVICES"] = ""
+        return "cpu"
+    import torch
+
+    # Ray sets CUDA_VISIBLE_DEVICES to the assigned ids, so the first visible device is ours.
+    return "cuda:0" if torch.cuda.is_available() else "cpu"

@@ -28,10 +28,11 @@ from ray.exceptions import RayError
 from archscore.estimators.one_shot import Heuristics
 from archscore.estimators.one_shot.search import MUTABLE_KEYS, SearchSpace
 
-from .errors import RunError, last_line
-from .sink import Store
-from .tune import EXPERIMENT, Prepared
-from .tune_trial import CHECKPOINT_FILE, ranking_metrics, trainer_for
+from archscore.engine.run.errors import RunError, last_line
+from archscore.engine.run.sink import Store
+from archscore.engine.tune.config import EXPERIMENT, Prepared
+from archscore.engine.evaluation import criteria as C
+from archscore.engine.tune.trial import CHECKPOINT_FILE, trainer_for
 
 log = logging.getLogger("archscore")
 
@@ -211,7 +212,7 @@ def _score_test(record: dict[str, Any], config: dict[str, Any], checkpoint: str,
     trainer.load_state(state, may_differ=MUTABLE_KEYS if record["scheduler"] == "pbt" else ())
     scores, _ = trainer.scorer(record["eval_batches"], record["eval_batch_size"]).score(
         [space.parse(s) for s in archs])
-    return ranking_metrics("test_", scores, np.asarray(truth, dtype=np.float64))
+    return C.one_shot_criteria(scores, np.asarray(truth, dtype=np.float64), "test_")
 
 
 def best_row(rows: list[dict[str, Any]]) -> dict[str, Any] | None:
@@ -226,8 +227,8 @@ def best_row(rows: list[dict[str, Any]]) -> dict[str, Any] | None:
 
 def write_outputs(store: Store, table: pa.Table, best: dict[str, Any] | None, prepared: Prepared) -> None:
     """trials.parquet, best/ and report.html, each written whole (atomically on local disks)."""
-    from .schema import VERSION
-    from .tune_report import tune_report_html
+    from archscore.engine.run.schema import VERSION
+    from archscore.engine.tune.report import tune_report_html
 
     meta = {b"archscore.version": VERSION.encode(), b"archscore.tune": json.dumps(prepared.record).encode()}
     buf = io.BytesIO()
