@@ -45,7 +45,7 @@ from archscore.estimators.zero_shot.epe_nas import epe_score
 from archscore.estimators.zero_shot.passes import prunable_layers
 from archscore.spaces import get_space
 from archscore.spaces.nb201 import NB201Macro
-from archscore.spaces.nb201_model import AvgPool3x3, InferCell
+from archscore.spaces.nb201.model import AvgPool3x3, InferCell
 
 
 def published_network(space, arch, macro: NB201Macro) -> nn.Module:

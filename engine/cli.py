@@ -1,16 +1,20 @@
-"""``archscore``: the command line. Every command maps onto the Python API one to one."""
+"""``archscore``: the command line, a thin layer over the Python API: each command parses its
+flags into the workflow's config object, runs it, and maps the outcome to output and an exit
+status (0 done, 1 an error, 2 a usage error, 3 every row failed, 130 stopped by Ctrl-C). The Ray
+cluster options are declared once (:func:`_cluster_options`), as is the mapping of a user's
+error to a one-line message (:func:`_user_errors`)."""
 from __future__ import annotations
 
 import logging
 import sys
-from typing import Any
+from contextlib import contextmanager
+from typing import Any, Callable, Iterator
 
 import click
 
+from archscore._core import VERSION
 from archscore.estimators import ESTIMATORS
 from archscore.spaces import SPACES
-
-from archscore._core import VERSION
 
 
 def _parse_pairs(text: str | None, what: str) -> dict[str, str]:
@@ -47,6 +51,45 @@ def _parse_estimator_options(entries: tuple[str, ...]) -> dict[str, dict[str, st
                                      param_hint="--estimator-option")
         options.setdefault(name, {})[key] = value.strip()
     return options
+
+
+@contextmanager
+def _user_errors() -> Iterator[None]:
+    """A bad option or input (``KeyError``, ``ValueError``) is a one-line error, exit 1."""
+    try:
+        yield
+    except (KeyError, ValueError) as exc:
+        raise click.ClickException(str(exc.args[0] if isinstance(exc, KeyError) else exc)) from None
+
+
+def _cluster_options(per: str | None, workers: str, count: bool = False,
+                     resource_timeout: bool = True) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """The Ray cluster options, declared once: ``--address``, ``--actors`` (with ``count``), the
+    GPUs and CPUs of each worker (``--gpus-per-PER``, or ``--gpus`` when ``per`` is None),
+    ``--resource-timeout`` and ``--takeover``; ``workers`` names them in the help. The command
+    receives ``address``, (``actors``,) ``gpus``, ``cpus``, (``resource_timeout``,) ``takeover``."""
+    suffix, each = (f"-per-{per}", f"per {per}") if per else ("", f"of the {workers}")
+    options = [click.option("--address", help="Ray cluster to join, e.g. auto or ray://head:10001  "
+                                              "[default: start an embedded local Ray]")]
+    if count:
+        options.append(click.option("--actors", type=int, help=f"Number of {workers}  "
+                                                                "[default: one per GPU, else one per CPU]"))
+    options += [
+        click.option(f"--gpus{suffix}", "gpus", type=float,
+                     help=f"GPUs {each}, e.g. 0.25 packs four per GPU  [default: 1 if the cluster has GPUs, else 0]"),
+        click.option(f"--cpus{suffix}", "cpus", type=float, default=1.0, help=f"CPUs (and torch threads) {each}.")]
+    if resource_timeout:
+        options.append(click.option("--resource-timeout", type=float,
+                                    help=f"Seconds to wait for the cluster to provide the {workers}  "
+                                         "[default: 0 on an embedded Ray, 120 with --address]"))
+    options.append(click.option("--takeover", is_flag=True,
+                                help="Take over --out even if another writer's lease looks alive."))
+
+    def decorate(command: Callable[..., Any]) -> Callable[..., Any]:
+        for option in reversed(options):
+            command = option(command)
+        return command
+    return decorate
 
 
 @click.group(context_settings={"show_default": True, "help_option_names": ["-h", "--help"]})
@@ -95,20 +138,14 @@ def estimators() -> None:
 @click.option("--data", default="synthetic",
               help="Data of data-dependent estimators: synthetic, fashion-mnist:DIR, cifar10:DIR, cifar100:DIR.")
 @click.option("--data-batch-size", type=int, default=64, help="Images in the data batch.")
-@click.option("--address", help="Ray cluster to join, e.g. auto or ray://head:10001  [default: start an embedded local Ray]")
-@click.option("--actors", type=int, help="Number of scorer actors  [default: one per GPU, else one per CPU]")
-@click.option("--gpus-per-actor", type=float, help="GPUs per actor, e.g. 0.25 packs four per GPU  [default: 1 if the cluster has GPUs, else 0]")
-@click.option("--cpus-per-actor", type=float, default=1.0, help="CPUs (and torch threads) per actor.")
-@click.option("--resource-timeout", type=float,
-              help="Seconds to wait for the cluster to provide the actors  [default: 0 on an embedded Ray, 120 with --address]")
-@click.option("--takeover", is_flag=True, help="Take over --out even if another writer's lease looks alive.")
+@_cluster_options("actor", "scorer actors", count=True)
 @click.option("--plugin", "plugins", multiple=True,
               help="Module registering your own spaces/estimators (imported in every worker); repeatable.")
 @click.option("--no-progress", is_flag=True, help="No progress bar or progress lines.")
 def sweep(space: str, estimator_names: str, all_: bool, sample: int | None, seed: int,
           input_path: str | None, column: str, out: str, seeds: str, batch_size: int | None,
           macro: str | None, estimator_options: tuple[str, ...], data: str, data_batch_size: int,
-          address: str | None, actors: int | None, gpus_per_actor: float | None, cpus_per_actor: float,
+          address: str | None, actors: int | None, gpus: float | None, cpus: float,
           resource_timeout: float | None, takeover: bool, plugins: tuple[str, ...], no_progress: bool) -> None:
     """Score architectures into a Parquet dataset at --out; rerun the same command to resume.
 
@@ -122,7 +159,7 @@ def sweep(space: str, estimator_names: str, all_: bool, sample: int | None, seed
                          seeds=_parse_ints(seeds), batch_size=batch_size, macro=_parse_pairs(macro, "--macro"),
                          estimator_config=_parse_estimator_options(estimator_options), data=data,
                          data_batch_size=data_batch_size, address=address, num_actors=actors,
-                         gpus_per_actor=gpus_per_actor, cpus_per_actor=cpus_per_actor,
+                         gpus_per_actor=gpus, cpus_per_actor=cpus,
                          resource_timeout_s=resource_timeout, takeover=takeover,
                          progress=not no_progress, plugins=list(plugins))
     _run_and_report(config)
@@ -141,8 +178,7 @@ def _input_source(all_: bool, sample: int | None, seed: int, input_path: str | N
 def _run_and_report(config: Any) -> None:
     """Run a sweep; map its outcome to output and exit status (see the sweep command's help)."""
     from archscore.engine import run_sweep
-    from archscore.engine.run.errors import RunError, SweepInterrupted
-    from archscore.engine.run.sink import read_results
+    from archscore.engine.run import RunError, SweepInterrupted, read_results
 
     def kept() -> str:
         try:
@@ -153,14 +189,13 @@ def _run_and_report(config: Any) -> None:
                 else f"nothing was committed to {config.out}")
 
     try:
-        summary = run_sweep(config)
+        with _user_errors():
+            summary = run_sweep(config)
     except (SweepInterrupted, KeyboardInterrupt):
         click.echo(f"archscore: interrupted; {kept()}", err=True)
         sys.exit(130)
     except RunError as exc:
         raise click.ClickException(f"{exc}\n{kept()}") from None
-    except (KeyError, ValueError) as exc:
-        raise click.ClickException(str(exc.args[0] if isinstance(exc, KeyError) else exc)) from None
     click.echo(str(summary))
     if not summary.ok:
         sys.exit(3)
@@ -185,18 +220,12 @@ def _run_and_report(config: Any) -> None:
 @click.option("--macro", help="Macro config overrides, e.g. C=8,N=1  [default: the space's]")
 @click.option("--seeds", default="0", help="Training seeds, e.g. 0,1.")
 @click.option("--out", required=True, help="Output location: a directory, or an object-store URI (s3://...).")
-@click.option("--address", help="Ray cluster to join  [default: start an embedded local Ray]")
-@click.option("--actors", type=int, help="Number of training actors  [default: one per GPU, else one per CPU]")
-@click.option("--gpus-per-actor", type=float, help="GPUs per actor  [default: 1 if the cluster has GPUs, else 0]")
-@click.option("--cpus-per-actor", type=float, default=1.0, help="CPUs (and torch threads) per actor.")
-@click.option("--resource-timeout", type=float,
-              help="Seconds to wait for the cluster to provide the actors  [default: 0 on an embedded Ray, 120 with --address]")
-@click.option("--takeover", is_flag=True, help="Take over --out even if another writer's lease looks alive.")
+@_cluster_options("actor", "training actors", count=True)
 @click.option("--no-progress", is_flag=True, help="No progress bar or progress lines.")
 def train(space: str, all_: bool, sample: int | None, seed: int, input_path: str | None, column: str, data: str,
           recipe: str, epochs: int | None, data_portion: float | None, settings: tuple[str, ...], macro: str | None,
-          seeds: str, out: str, address: str | None, actors: int | None, gpus_per_actor: float | None,
-          cpus_per_actor: float, resource_timeout: float | None, takeover: bool, no_progress: bool) -> None:
+          seeds: str, out: str, address: str | None, actors: int | None, gpus: float | None,
+          cpus: float, resource_timeout: float | None, takeover: bool, no_progress: bool) -> None:
     """Train architectures from scratch: stand-alone ground truth at --out.
 
     A sweep of the stand-alone estimators (valid_accuracy, test_accuracy, train_loss) of one
@@ -215,8 +244,8 @@ def train(space: str, all_: bool, sample: int | None, seed: int, input_path: str
                          source=_input_source(all_, sample, seed, input_path, column), seeds=_parse_ints(seeds),
                          macro=_parse_pairs(macro, "--macro"),
                          estimator_config={m: dict(options) for m in STANDALONE_METRICS}, data=data,
-                         address=address, num_actors=actors, gpus_per_actor=gpus_per_actor,
-                         cpus_per_actor=cpus_per_actor, resource_timeout_s=resource_timeout, takeover=takeover,
+                         address=address, num_actors=actors, gpus_per_actor=gpus,
+                         cpus_per_actor=cpus, resource_timeout_s=resource_timeout, takeover=takeover,
                          progress=not no_progress)
     _run_and_report(config)
 
@@ -249,41 +278,39 @@ def supernet_heuristics() -> None:
 @click.option("--metric", help="Truth metric  [default: test accuracy, or the first]")
 @click.option("--truth-archs", type=int, default=100, help="Truth architectures ranked each epoch.")
 @click.option("--out", required=True, help="Run directory (checkpoints, metrics.parquet).")
-@click.option("--address", help="Ray cluster to join  [default: start an embedded local Ray]")
-@click.option("--gpus", type=float, help="GPUs of the training actor  [default: 1 if the cluster has GPUs, else 0]")
-@click.option("--cpus", type=float, default=1.0, help="CPUs (and torch threads) of the training actor.")
-@click.option("--takeover", is_flag=True, help="Take over --out even if another writer's lease looks alive.")
+@_cluster_options(None, "training actor")
 def supernet_train(space: str, data: str, epochs: int | None, macro: str | None, settings: tuple[str, ...],
                    heuristics_file: str | None, truth: str | None, metric: str | None, truth_archs: int, out: str,
-                   address: str | None, gpus: float | None, cpus: float, takeover: bool) -> None:
+                   address: str | None, gpus: float | None, cpus: float, resource_timeout: float | None,
+                   takeover: bool) -> None:
     """Train one supernet on a Ray actor; checkpoints every epoch, resumes when rerun."""
-    from archscore.engine.run.errors import RunError, SweepInterrupted
-    from archscore.engine.workflows.supernet import SupernetConfig, train_supernet
+    from archscore.engine.run import RunError, SweepInterrupted
+    from archscore.engine.workflows import SupernetConfig, train_supernet
     from archscore.estimators.one_shot import Heuristics
 
     try:
-        values: dict[str, Any] = {}
-        if heuristics_file:
-            import yaml
+        with _user_errors():
+            values: dict[str, Any] = {}
+            if heuristics_file:
+                import yaml
 
-            loaded = yaml.safe_load(open(heuristics_file)) or {}
-            if not isinstance(loaded, dict):
-                raise ValueError(f"{heuristics_file} must map heuristic keys to values")
-            values.update(loaded)
-        values.update(_parse_pairs(",".join(settings) or None, "--set"))
-        if epochs is not None:
-            values["epochs"] = epochs
-        config = SupernetConfig(space=space, data=data, out=out, heuristics=Heuristics.from_mapping(values),
-                                macro=_parse_pairs(macro, "--macro"), truth=truth, metric=metric,
-                                truth_archs=truth_archs, address=address, gpus=gpus, cpus=cpus, takeover=takeover)
-        table = train_supernet(config)
+                loaded = yaml.safe_load(open(heuristics_file)) or {}
+                if not isinstance(loaded, dict):
+                    raise ValueError(f"{heuristics_file} must map heuristic keys to values")
+                values.update(loaded)
+            values.update(_parse_pairs(",".join(settings) or None, "--set"))
+            if epochs is not None:
+                values["epochs"] = epochs
+            config = SupernetConfig(space=space, data=data, out=out, heuristics=Heuristics.from_mapping(values),
+                                    macro=_parse_pairs(macro, "--macro"), truth=truth, metric=metric,
+                                    truth_archs=truth_archs, address=address, gpus=gpus, cpus=cpus,
+                                    resource_timeout_s=resource_timeout, takeover=takeover)
+            table = train_supernet(config)
     except SweepInterrupted:
         click.echo(f"archscore: interrupted; the last whole checkpoint in {out} is kept; rerun to continue", err=True)
         sys.exit(130)
     except RunError as exc:
         raise click.ClickException(f"{exc}\nthe last whole checkpoint in {out} is kept; rerun to continue") from None
-    except (KeyError, ValueError) as exc:
-        raise click.ClickException(str(exc.args[0] if isinstance(exc, KeyError) else exc)) from None
     last = table.to_pylist()[-1] if table.num_rows else {}
     click.echo(f"supernet at epoch {last.get('epoch', 0)} in {out}: " +
                ", ".join(f"{k} {v:.4g}" for k, v in last.items() if isinstance(v, float)))
@@ -314,52 +341,45 @@ def supernet_train(space: str, data: str, epochs: int | None, macro: str | None,
 @click.option("--set", "settings", multiple=True, metavar="KEY=VALUE",
               help="A base heuristic for keys --search leaves alone, e.g. batch_size=64; repeatable.")
 @click.option("--search-seed", type=int, default=0, help="Seed of the configuration sampler.")
-@click.option("--gpus-per-trial", type=float, help="GPUs per trial  [default: 1 if the cluster has GPUs, else 0]")
-@click.option("--cpus-per-trial", type=float, default=1.0, help="CPUs (and torch threads) per trial.")
 @click.option("--max-concurrent-trials", type=int, help="At most this many trials at once  [default: as resources allow]")
-@click.option("--address", help="Ray cluster to join  [default: start an embedded local Ray]")
-@click.option("--resource-timeout", type=float,
-              help="Seconds to wait for a trial's resources  [default: 0 embedded, 120 with --address]")
-@click.option("--takeover", is_flag=True, help="Take over --out even if another writer's lease looks alive.")
+@_cluster_options("trial", "trials")
 @click.option("--out", required=True, help="Output directory (trials.parquet, best/, report.html, experiment/).")
 def tune(space: str, data: str, truth: str, metric: str | None, search_file: str, num_samples: int, epochs: int,
          scheduler: str, objective: str, grace_period: int, reduction_factor: float, perturbation_interval: int,
          pbt_async: bool, truth_archs: int, test_fraction: float, eval_batches: int, eval_batch_size: int, macro: str | None,
-         settings: tuple[str, ...], search_seed: int, gpus_per_trial: float | None, cpus_per_trial: float,
-         max_concurrent_trials: int | None, address: str | None, resource_timeout: float | None, takeover: bool,
-         out: str) -> None:
+         settings: tuple[str, ...], search_seed: int, max_concurrent_trials: int | None, address: str | None,
+         gpus: float | None, cpus: float, resource_timeout: float | None, takeover: bool, out: str) -> None:
     """Search supernet-training heuristics with Ray Tune, ranked against stand-alone truth; resumes when rerun."""
-    from archscore.engine.run.errors import RunError, SweepInterrupted
-    from archscore.engine.tune.driver import TuneConfig, run_tune
+    from archscore.engine.run import RunError, SweepInterrupted
+    from archscore.engine.tune import TuneConfig, run_tune
     from archscore.estimators.one_shot import Heuristics
 
     try:
-        import yaml
+        with _user_errors():
+            import yaml
 
-        try:
-            with open(search_file) as fh:
-                search = yaml.safe_load(fh)
-        except yaml.YAMLError as exc:
-            raise ValueError(f"--search {search_file} is not valid YAML: {exc}") from None
-        config = TuneConfig(space=space, data=data, truth=truth, out=out, search={} if search is None else search,
-                            metric=metric, base=Heuristics.from_mapping(_parse_pairs(",".join(settings) or None,
-                                                                                     "--set")),
-                            macro=_parse_pairs(macro, "--macro"), epochs=epochs, num_samples=num_samples,
-                            scheduler=scheduler, objective=objective, grace_period=grace_period,
-                            reduction_factor=reduction_factor, perturbation_interval=perturbation_interval,
-                            pbt_synch=not pbt_async, truth_archs=truth_archs, test_fraction=test_fraction, eval_batches=eval_batches,
-                            eval_batch_size=eval_batch_size, search_seed=search_seed, gpus_per_trial=gpus_per_trial,
-                            cpus_per_trial=cpus_per_trial, max_concurrent_trials=max_concurrent_trials,
-                            address=address, resource_timeout_s=resource_timeout, takeover=takeover)
-        table = run_tune(config)
+            try:
+                with open(search_file) as fh:
+                    search = yaml.safe_load(fh)
+            except yaml.YAMLError as exc:
+                raise ValueError(f"--search {search_file} is not valid YAML: {exc}") from None
+            config = TuneConfig(space=space, data=data, truth=truth, out=out, search={} if search is None else search,
+                                metric=metric, base=Heuristics.from_mapping(_parse_pairs(",".join(settings) or None,
+                                                                                         "--set")),
+                                macro=_parse_pairs(macro, "--macro"), epochs=epochs, num_samples=num_samples,
+                                scheduler=scheduler, objective=objective, grace_period=grace_period,
+                                reduction_factor=reduction_factor, perturbation_interval=perturbation_interval,
+                                pbt_synch=not pbt_async, truth_archs=truth_archs, test_fraction=test_fraction, eval_batches=eval_batches,
+                                eval_batch_size=eval_batch_size, search_seed=search_seed, gpus_per_trial=gpus,
+                                cpus_per_trial=cpus, max_concurrent_trials=max_concurrent_trials,
+                                address=address, resource_timeout_s=resource_timeout, takeover=takeover)
+            table = run_tune(config)
     except (SweepInterrupted, KeyboardInterrupt):
         click.echo(f"archscore: interrupted; finished trials and the last checkpoints in {out} are kept; rerun the "
                    "same command to resume", err=True)
         sys.exit(130)
     except RunError as exc:
         raise click.ClickException(f"{exc}\nrerun the same command to resume") from None
-    except (KeyError, ValueError) as exc:
-        raise click.ClickException(str(exc.args[0] if isinstance(exc, KeyError) else exc)) from None
     click.echo(_tune_summary(table, out))
     if set(table.column("status").to_pylist()) == {"error"}:
         sys.exit(3)  # as a sweep whose every row failed
@@ -419,46 +439,17 @@ def evaluate(results_path: str, truth_path: str, metric: str | None, space: str 
              dataset: str, sparse_threshold: float, bootstrap: int, truth_by_class: bool, drop_failed: bool,
              keep_training_split: bool, out: str) -> None:
     """Rank criteria of every estimator in RESULTS against TRUTH, with an HTML report."""
-    from archscore.engine.evaluation.evaluate import EvalOptions, evaluate as run_evaluation, results_location_of
-    from archscore.engine.evaluation.report import write_report
-    from archscore.engine.evaluation.truth import load_naslib, load_truth
-    from archscore.engine.run.sink import read_results, write_atomic
-    import io
     from pathlib import Path
 
-    import pyarrow.parquet as pq
+    from archscore.engine.evaluation import EvalOptions
+    from archscore.engine.evaluation.files import check_output_location, evaluate_files, write_evaluation
 
-    inside = results_location_of(out)
-    if inside is not None:
-        raise click.ClickException(f"--out {out} is inside the results location {inside} (it holds a sweep's "
-                                   "_run.json); files written there break reading the results. Choose an --out "
-                                   "outside it.")
-    try:
-        rpath = Path(results_path)
-        if "://" in results_path or rpath.is_dir():
-            results = read_results(results_path)
-        elif rpath.suffix == ".json":
-            results = load_naslib(rpath, dataset, space)[1]
-        elif rpath.is_file():
-            results = pq.read_table(rpath)
-        else:
-            raise ValueError(f"--results {results_path!r} does not exist")
-        tpath = Path(truth_path)
-        if "://" not in truth_path and not tpath.exists():
-            raise ValueError(f"--truth {truth_path!r} does not exist")
-        truth = (load_naslib(tpath, dataset, space)[0] if tpath.suffix == ".json"
-                 else load_truth(truth_path if "://" in truth_path else tpath, space or "nb201", arch_column))
-        ev = run_evaluation(results, truth, EvalOptions(metric=metric, sparse_threshold=sparse_threshold,
-                                                         n_boot=bootstrap, truth_by_class=truth_by_class,
-                                                         drop_failed=drop_failed,
-                                                         exclude_training=not keep_training_split))
-    except (KeyError, ValueError) as exc:
-        raise click.ClickException(str(exc.args[0] if isinstance(exc, KeyError) else exc)) from None
-    Path(out).mkdir(parents=True, exist_ok=True)
-    buf = io.BytesIO()
-    pq.write_table(ev.criteria, buf)
-    write_atomic(Path(out) / "criteria.parquet", buf.getvalue())
-    report = write_report(ev, out, title=f"{rpath.name} vs {tpath.name}")
+    with _user_errors():
+        check_output_location(out)
+        ev = evaluate_files(results_path, truth_path, EvalOptions(
+            metric=metric, sparse_threshold=sparse_threshold, n_boot=bootstrap, truth_by_class=truth_by_class,
+            drop_failed=drop_failed, exclude_training=not keep_training_split), dataset, space, arch_column)
+    criteria_path, report = write_evaluation(ev, out, title=f"{Path(results_path).name} vs {Path(truth_path).name}")
     protocol = ev.options.describe()
     click.echo(f"N = {ev.n} architectures, metric {ev.metric}; truth: {protocol['truth']}; failures: "
                f"{protocol['failures']}" + (f" ({ev.n_dropped} architectures dropped)" if drop_failed else ""))
@@ -472,7 +463,7 @@ def evaluate(results_path: str, truth_path: str, metric: str | None, space: str 
     for note in ev.notes:
         if "left out of the evaluation set" in note:
             click.echo(note)
-    click.echo(f"wrote {Path(out) / 'criteria.parquet'} and {report}")
+    click.echo(f"wrote {criteria_path} and {report}")
 
 
 @main.group()
@@ -506,16 +497,14 @@ def predictor_fit(space: str, truth: str, metric: str | None, train_size: int | 
     """Fit a predictor on a labelled split of TRUTH and report its Kendall tau on the rest."""
     from pathlib import Path
 
-    from archscore.engine.workflows.predictor import FitConfig, fit_predictor
+    from archscore.engine.workflows import FitConfig, fit_predictor
 
-    try:
+    with _user_errors():
         record = fit_predictor(FitConfig(
             space=space, truth=truth, out=out, model=model, features=features, metric=metric, train_size=train_size,
             train=train_file, seed=seed, options=_parse_pairs(",".join(settings) or None, "--set"),
             zse_transform=zse_transform, zse_estimators=tuple(e for e in (zse_estimators or "").split(",") if e),
             overwrite=overwrite))
-    except (KeyError, ValueError) as exc:
-        raise click.ClickException(str(exc.args[0] if isinstance(exc, KeyError) else exc)) from None
     held = record.get("held_out_kendall_tau")
     click.echo(f"{model} on {record['features']}: fitted on {record['n_train']} labelled architectures "
                f"({record['target']}) in {record['fit_seconds']:.1f}s" +

@@ -91,6 +91,11 @@ class Space(ABC):
     def sample(self, n: int, rng: np.random.Generator) -> list[Hashable]:
         """``n`` distinct architectures drawn uniformly. Raises ``ValueError`` if n is too large."""
 
+    def examples(self) -> list[Hashable]:
+        """A few architectures whose networks are small and have parameters on live paths: what
+        smoke tests and the conformance suites score (default: two seeded samples)."""
+        return self.sample(2, np.random.default_rng(0))
+
     def enumerate(self) -> Iterator[Hashable]:
         """Every architecture, in encoding order. Only for finite spaces."""
         raise NotImplementedError(f"space {self.name!r} is not enumerable")
@@ -110,7 +115,9 @@ class Space(ABC):
 
     @abstractmethod
     def build(self, arch: Hashable, macro: MacroConfig) -> Any:
-        """The ``torch.nn.Module`` for ``arch``. Imports torch; call it late."""
+        """The ``torch.nn.Module`` for ``arch``. Imports torch; call it late. Besides ``forward``
+        (logits) it has ``forward_features`` (the map before global pooling), which proxies such
+        as Zen-NAS read."""
 
     def supernet(self, macro: MacroConfig, **options: Any) -> Any:
         """The weight-sharing supernet (``module(x, arch) -> logits``); imports torch.
@@ -152,6 +159,41 @@ class Space(ABC):
     def subnet_key(self, arch: Hashable) -> Any:
         """What a supernet's forward takes for ``arch`` (its op indices, for a cell space)."""
         return arch
+
+    # -- what learned predictors and truth loaders read (optional) -------------------------------
+    def one_hot(self, archs: Sequence[Hashable]) -> np.ndarray:
+        """(n, d) floats: the plain encoding predictors start from (one-hot ops and adjacency).
+
+        Raises:
+            NotImplementedError: the space defines none.
+        """
+        raise NotImplementedError(f"space {self.name!r} defines no one-hot encoding")
+
+    def renas_tensor(self, archs: Sequence[Hashable], macro: MacroConfig) -> np.ndarray:
+        """(n, planes, h, w) floats: ReNAS's type / FLOPs / params planes (Xu et al., CVPR 2021),
+        or the space's analogue, with costs at ``macro``.
+
+        Raises:
+            NotImplementedError: the space defines none.
+        """
+        raise NotImplementedError(f"space {self.name!r} defines no ReNAS tensor")
+
+    #: where this space comes among those tried for a key of NASLib's published zero-cost files
+    #: (lower first); None: NASLib publishes no such file for it
+    naslib_order: ClassVar[int | None] = None
+
+    def from_naslib_key(self, key: str) -> Hashable:
+        """The architecture a key of NASLib's zero-cost json names (default: the string form).
+
+        Raises:
+            ValueError: not a key of this space, naming the bad part.
+        """
+        return self.parse(key)
+
+    def provides(self, method: str) -> bool:
+        """Whether this space implements the optional ``method`` (``one_hot``, ``renas_tensor``,
+        ``supernet``), i.e. overrides the base's refusal."""
+        return getattr(type(self), method) is not getattr(Space, method)
 
     # -- batched forms (override for speed) ------------------------------------------------------
     def decode_many(self, items: Sequence[Any]) -> tuple[list[Hashable | None], list[str | None]]:

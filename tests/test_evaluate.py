@@ -122,7 +122,7 @@ def test_naslib_nb301_published_scores_match_scipy():
 
 
 def _class_mean(zc, acc):
-    from archscore.engine.evaluation.truth import naslib_nb201_arch
+    from archscore.spaces.nb201 import from_naslib_key as naslib_nb201_arch
     from archscore.spaces import get_space
 
     space = get_space("nb201")

@@ -7,7 +7,7 @@ from scipy.stats import spearmanr
 from archscore.engine.sweep.scoring import Scorer, ScoringPlan, WorkBatch
 from archscore.spaces import get_space
 from tests.conftest import data_path
-from archscore.engine.evaluation.truth import naslib_nb201_arch as naslib_to_arch
+from archscore.spaces.nb201 import from_naslib_key as naslib_to_arch
 
 
 def test_synflow_ranks_like_the_published_scores():

@@ -13,10 +13,10 @@ import pytest
 import torch
 
 from archscore.spaces import get_space
-from archscore.spaces import nb101_enum
+from archscore.spaces.nb101 import enumeration as nb101_enum
 from archscore.spaces.nb101 import NB101Arch, from_spec, naslib_key
-from archscore.spaces.nb101_cells import module_hash, pack, unpack
-from archscore.spaces.nb101_graph import cell_hash
+from archscore.spaces.nb101.cells import module_hash, pack, unpack
+from archscore.spaces.nb101.graph import cell_hash
 from tests.conftest import data_path
 
 C3, C1, MP = "conv3x3-bn-relu", "conv1x1-bn-relu", "maxpool3x3"

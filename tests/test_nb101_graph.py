@@ -9,7 +9,7 @@ import json
 import numpy as np
 import pytest
 
-from archscore.spaces.nb101_graph import OPS, cell_hash, prune
+from archscore.spaces.nb101.graph import OPS, cell_hash, prune
 from tests.conftest import data_path
 
 C3, C1, MP = "conv3x3-bn-relu", "conv1x1-bn-relu", "maxpool3x3"

@@ -9,7 +9,7 @@ import pytest
 from scipy.stats import spearmanr
 
 from archscore.spaces import get_space
-from archscore.engine.evaluation.truth import naslib_nb201_arch as naslib_to_arch
+from archscore.spaces.nb201 import from_naslib_key as naslib_to_arch
 from archscore.spaces.nb201 import NB201Arch, NB201Macro
 from tests.conftest import data_path
 
@@ -134,7 +134,7 @@ def test_fast_avg_pool_equals_torch_pooling():
     import torch
     import torch.nn.functional as F
 
-    from archscore.spaces.nb201_model import AvgPool3x3
+    from archscore.spaces.nb201.model import AvgPool3x3
 
     for shape in ((2, 3, 8, 8), (1, 5, 5, 7)):
         x = torch.randn(shape, dtype=torch.float64, requires_grad=True)
@@ -162,7 +162,7 @@ def test_cells_skip_none_edges_without_changing_values_or_gradients(text):
     as summing all six edges, as NB201's cell does."""
     import torch
 
-    from archscore.spaces.nb201_model import InferCell
+    from archscore.spaces.nb201.model import InferCell
 
     torch.manual_seed(0)
     cell = InferCell(SPACE.parse(text).ops, 4).train()

@@ -19,7 +19,7 @@ from archscore.engine.run.data import DataSpec, load_images
 from archscore.estimators.one_shot import HEURISTICS_DOC, Heuristics, SupernetTrainer
 from archscore.estimators.one_shot.sampling import PathSampler, representatives
 from archscore.spaces import get_space
-from archscore.spaces.nb201_supernet import op_sets
+from archscore.spaces.nb201.supernet import op_sets
 from tests.conftest import data_path
 
 SPACE = get_space("nb201")
@@ -166,9 +166,30 @@ def test_training_resumes_from_a_checkpoint_exactly(synthetic):
 
 
 def test_every_sampling_trains(synthetic):
-    for sampling in ("uniform", "fairnas", "deiso"):
-        metrics = trainer(synthetic, sampling=sampling, data_portion=0.25, wsbn=True).train_epoch()
+    """Each registered sampling drives the trainer: its sampler is the one used, an epoch moves
+    the weights (fairnas: every conv of every edge, since each round trains every op), the same
+    seed gives the same weights, and the samplings differ from each other."""
+    from archscore.estimators.one_shot.sampling import SAMPLERS
+
+    weights = {}
+    for sampling in SAMPLERS.names():
+        t = trainer(synthetic, sampling=sampling, data_portion=0.25, wsbn=True)
+        assert type(t.sampler) is SAMPLERS.get(sampling)
+        before = {k: v.clone() for k, v in t.model.state_dict().items()}
+        metrics = t.train_epoch()
         assert np.isfinite(metrics["train_loss"]) and metrics["epoch"] == 1
+        after = t.model.state_dict()
+        convs = [k for k in after if ".candidates." in k and after[k].dim() == 4]
+        moved = [k for k in convs if not torch.equal(before[k], after[k])]
+        assert moved, sampling
+        if sampling == "fairnas":
+            assert moved == convs
+        weights[sampling] = torch.cat([after[k].flatten() for k in convs])
+        again = trainer(synthetic, sampling=sampling, data_portion=0.25, wsbn=True)
+        again.train_epoch()
+        assert torch.equal(torch.cat([again.model.state_dict()[k].flatten() for k in convs]), weights[sampling])
+    assert not torch.equal(weights["uniform"], weights["fairnas"]) and not torch.equal(weights["uniform"],
+                                                                                         weights["deiso"])
 
 
 @pytest.mark.slow

@@ -12,7 +12,7 @@ import pytest
 
 from archscore.estimators.predictors import (FEATURIZERS, PREDICTORS, FeatureSet, NotFittedError, RenasTensor,
                                              ZeroShotFeatures, clone, load)
-from archscore.estimators.predictors.tensors import TENSORS
+
 from archscore.spaces import get_space, list_spaces
 
 TINY = {"renas": {"epochs": 3, "batch_size": 16}, "mlp": {"epochs": 3, "batch_size": 16}, "gbt": {"max_iter": 20}}
@@ -52,7 +52,7 @@ def features_for(model: str) -> str:
 
 
 CASES = [(m, s) for m in PREDICTORS.names() for s in list_spaces()
-         if features_for(m) != "renas" or s in TENSORS]
+         if features_for(m) != "renas" or get_space(s).provides("renas_tensor")]
 
 
 def fitted(model: str, space: str, **extra):
@@ -133,7 +133,7 @@ def test_bad_inputs_are_refused_naming_the_problem():
         gbt().fit(archs[:3], [1.0, np.nan, 2.0])
     with pytest.raises(ValueError, match="needs the renas tensor"):
         PREDICTORS.get("renas")(features="encoding", epochs=1).fit(archs[:4], [1.0, 2.0, 3.0, 4.0])
-    with pytest.raises(ValueError, match="defined for nb101, nb201, darts"):
+    with pytest.raises(ValueError, match="defined for darts, nb101, nb201, not"):
         PREDICTORS.get("renas")(space="nds_resnet", epochs=1).fit(archs_of("nds_resnet")[:4], [1, 2, 3, 4])
     with pytest.raises(ValueError, match="loss must be one of"):
         PREDICTORS.get("mlp")(loss="hinge").fit(archs[:4], [1.0, 2.0, 3.0, 4.0])
@@ -198,7 +198,7 @@ def test_nb201_tensor_planes_sum_to_the_analytic_costs():
 def test_nb101_tensor_matches_renas_layout_and_costs():
     """19 planes of 7x7 (type + 9 cells x FLOPs, params), output kept last, and the cost planes add
     up to the benchmark's costs less the stem, pools and classifier."""
-    from archscore.spaces.nb101 import _network_costs, costs, from_spec
+    from archscore.spaces.nb101 import network_costs, costs, from_spec
 
     sp = get_space("nb101")
     macro = sp.macro()
@@ -208,7 +208,7 @@ def test_nb101_tensor_matches_renas_layout_and_costs():
     assert t.shape == (9, 19, 7, 7)
     assert t[0, 0, 0, 1] == 3 and t[0, 0, 0, 2] == 4 and t[0, 0, 1, 6] == 5 and t[0, 0, 2, 6] == 5
     assert not t[0, :, 3:6].any() and not t[0, :, :, 3:6].any()  # padding sits before the output
-    base_p, base_f = _network_costs(macro)
+    base_p, base_f = network_costs(macro)
     for a, x in zip([short] + list(archs_of("nb101")[:8]), t):
         p, f = costs(a, macro)
         if a.pruned is not None:

@@ -22,7 +22,7 @@ from torch import nn
 from archscore.engine.sweep.scoring import Scorer, ScoringPlan, WorkBatch
 from archscore.spaces import get_space
 from archscore.spaces.nb201 import parse
-from archscore.spaces.nb201_model import InferCell
+from archscore.spaces.nb201.model import InferCell
 
 SEED, BATCH, MACRO = 0, 8, {"C": 4, "N": 1}
 ARCHS = [

@@ -215,8 +215,17 @@ def test_an_expired_lease_is_taken_over_and_the_old_writer_stops(tmp_path):
 
 def test_takeover_takes_a_live_lease(tmp_path):
     store = Store(tmp_path)
-    Lease(store).acquire()
-    Lease(store, takeover=True).acquire().release()
+    first = Lease(store).acquire()
+    with pytest.raises(LeaseHeld, match=f"pid {os.getpid()}"):  # alive: refused without --takeover
+        Lease(store).acquire()
+    second = Lease(store, takeover=True).acquire()
+    assert json.loads(store.read(LEASE_FILE))["token"] == second.token
+    with pytest.raises(LeaseLost, match="taken over"):  # the first writer stops before its next commit
+        first.check()
+    first.release()  # not its lease any more: it leaves the file alone
+    assert json.loads(store.read(LEASE_FILE))["token"] == second.token
+    second.release()
+    assert store.read(LEASE_FILE) is None
 
 
 def test_an_entry_that_repeats_one_batch_keeps_its_other_batches(tmp_path, scorer):

@@ -11,7 +11,7 @@ from archscore.estimators.one_shot import Heuristics, SupernetTrainer
 from archscore.estimators.one_shot.sampling import PathSampler
 from archscore.engine.run.data import DataSpec, load_images
 from archscore.spaces import get_space
-from archscore.spaces.darts_supernet import edge_index, op_set_keys
+from archscore.spaces.darts.supernet import edge_index, op_set_keys
 
 SHAPE = (3, 32, 32)
 
@@ -178,9 +178,9 @@ def copy_conv_bn(conv, bn, src_conv_weight, src_bn, rows=None):
 
 
 def nb101_inherited(net, arch):
-    from archscore.spaces.nb101_cells import compute_vertex_channels
-    from archscore.spaces.nb101_graph import OPS
-    from archscore.spaces.nb101_model import Cell, ConvBnRelu
+    from archscore.spaces.nb101.cells import compute_vertex_channels
+    from archscore.spaces.nb101.graph import OPS
+    from archscore.spaces.nb101.model import Cell, ConvBnRelu
 
     alone = NB101.build(arch, NB101_TINY)
 
@@ -223,7 +223,7 @@ def test_nb101_widths_share_weights_only_with_dynamic_channels():
     shared = sum(p.numel() for p in NB101.supernet(NB101_TINY).parameters())
     separate = sum(p.numel() for p in NB101.supernet(NB101_TINY, dynamic_channels=False).parameters())
     assert separate > shared
-    from archscore.spaces.nb101_supernet import widths
+    from archscore.spaces.nb101.supernet import widths
     assert widths(128) == (25, 26, 32, 42, 43, 64, 128)
 
 

@@ -10,7 +10,7 @@ import model_search
 from genotypes import PRIMITIVES
 from archscore.spaces import get_space
 from archscore.spaces.darts import OPS
-from archscore.spaces.darts_supernet import edge_index
+from archscore.spaces.darts.supernet import edge_index
 s = get_space("darts")
 d = json.load(open("/work/shared/data/naslib-zc/zc_nasbench301.json"))["cifar10"]
 C, LAYERS = 8, 5

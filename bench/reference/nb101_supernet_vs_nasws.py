@@ -9,7 +9,7 @@ torch.set_num_threads(1)
 import load_nasws
 from load_nasws import model_search, nb_model, ModelSpec_v2
 from archscore.spaces import get_space
-from archscore.spaces.nb101_graph import OPS
+from archscore.spaces.nb101.graph import OPS
 
 C = 8
 

@@ -8,7 +8,7 @@ import load_awnas
 from load_awnas import germ, germ_nds
 from archscore.spaces import get_space
 from archscore.spaces.nds import NdsArch
-import archscore.spaces.nds_supernet as _nsn
+import archscore.spaces.nds.supernet as _nsn
 def build_ref(kind):
     ss = germ.GermSearchSpace()
     if kind == "nds_resnet":   # GermResNet accepts depth/width choices

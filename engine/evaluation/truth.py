@@ -31,7 +31,6 @@ import pyarrow.csv as pcsv
 import pyarrow.parquet as pq
 
 from archscore.spaces import SPACES, Space, get_space
-from archscore.spaces.nb201 import OPS as NB201_OPS, NB201Arch
 
 from archscore.engine.run.schema import RESULT_SCHEMA, STATUS_NONFINITE, STATUS_OK, VERSION
 
@@ -51,8 +50,6 @@ TIME_COLUMN = re.compile(r"time|seconds", re.IGNORECASE)
 KEY_COLUMNS = ("space", "arch", "hash")
 #: NASLib proxy names -> ours
 NASLIB_NAMES = {"jacov": "jacob_cov", "nwot": "naswot"}
-NASLIB_NB201_OPS = ("skip_connect", "none", "nor_conv_3x3", "nor_conv_1x1", "avg_pool_3x3")
-NASLIB_NB201_EDGE_TO_OURS = (0, 1, 3, 2, 4, 5)  # NASLib edges (1,2),(1,3),(1,4),(2,3),(2,4),(3,4)
 
 
 def _read_any(path: Path) -> pa.Table:
@@ -179,27 +176,16 @@ def truth_from_results(results: pa.Table, metrics: list[str] | None = None) -> p
                        {m: [float(np.mean(values[a][m])) for a in keep] for m in chosen})
 
 
-def naslib_nb201_arch(key: str) -> NB201Arch:
-    """NASLib's NB201 op tuple key, e.g. ``"(0, 2, 3, 2, 3, 1)"``, as an architecture."""
-    codes = [int(c) for c in re.findall(r"-?\d+", key)]
-    if len(codes) != 6 or not all(0 <= c < 5 for c in codes):
-        raise ValueError(f"NASLib NB201 key {key!r} must be 6 op codes in 0..4")
-    ops = [0] * 6
-    for pos, code in enumerate(codes):
-        ops[NASLIB_NB201_EDGE_TO_OURS[pos]] = NB201_OPS.index(NASLIB_NB201_OPS[code])
-    return NB201Arch(tuple(ops))
-
-
 def naslib_arch(space: str, key: str) -> Any:
-    """An architecture from a NASLib zc json key of ``space``: NB201's op tuple, NB101's matrix
-    entries then op codes, or the DARTS compact genotype."""
-    if space == "nb201":
-        return naslib_nb201_arch(key)
-    return get_space(space).parse(key)
+    """An architecture from a NASLib zc json key of ``space`` (each space reads its own keys:
+    NB201's op tuple, NB101's matrix entries then op codes, the DARTS compact genotype)."""
+    return get_space(space).from_naslib_key(key)
 
 
-#: spaces whose NASLib zc files load, in the order their keys are tried
-NASLIB_SPACES = ("nb201", "nb101", "darts")
+def naslib_spaces() -> list[str]:
+    """The spaces whose NASLib zc files load, in the order their keys are tried."""
+    ordered = [(get_space(n).naslib_order, n) for n in SPACES.names()]
+    return [n for order, n in sorted((o, n) for o, n in ordered if o is not None)]
 
 
 def _naslib_entries(path: Path, dataset: str) -> dict[str, Any]:
@@ -214,7 +200,7 @@ def _naslib_entries(path: Path, dataset: str) -> dict[str, Any]:
 
 
 def _naslib_space(path: Path, first: str, space: str | None) -> str:
-    candidates = [space] if space else [s for s in NASLIB_SPACES if s in SPACES]
+    candidates = [space] if space else naslib_spaces()
     errors = []
     for name in candidates:
         try:

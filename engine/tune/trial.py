@@ -58,6 +58,11 @@ def run_trial(config: dict[str, Any], setup: dict[str, Any]) -> None:
             tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(directory))
 
 
+# Tune names trial directories after the trainable (``experiment/_trial_<id>_...``): the name this
+# function had before it was public, kept so that experiment layouts do not change
+run_trial.__name__ = run_trial.__qualname__ = "_trial"
+
+
 def trainer_for(record: dict[str, Any], config: dict[str, Any]) -> tuple[Any, Any]:
     """(a supernet trainer for one trial's sampled config, the space): in the trial and when scoring its test split."""
     from archscore.estimators.one_shot import SupernetTrainer

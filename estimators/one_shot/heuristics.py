@@ -14,8 +14,8 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 from ..training import LR_SCHEDULES
+from .sampling import SAMPLERS
 
-SAMPLINGS = ("uniform", "fairnas", "deiso")
 TOPOLOGIES = ("edges", "nodes")
 
 
@@ -45,7 +45,7 @@ class Heuristics:
 
     def __post_init__(self) -> None:
         checks = [
-            ("sampling", self.sampling in SAMPLINGS, f"one of {', '.join(SAMPLINGS)}"),
+            ("sampling", self.sampling in SAMPLERS, f"one of {', '.join(SAMPLERS.names())}"),
             ("archs_per_step", self.archs_per_step >= 1, ">= 1"),
             ("bn_recalibrate_batches", self.bn_recalibrate_batches >= 0, ">= 0"),
             ("lr", self.lr > 0, "> 0"),

@@ -15,10 +15,8 @@ import numpy as np
 from scipy.stats import rankdata
 
 from archscore._core import Registry
-from archscore.spaces import Space
+from archscore.spaces import Space, get_space, list_spaces
 
-from .encodings import ENCODERS
-from .tensors import TENSORS
 
 FEATURIZERS: Registry[type["Featurizer"]] = Registry("featurizer")
 TRANSFORMS = ("rank", "zscore")
@@ -27,13 +25,19 @@ TRANSFORMS = ("rank", "zscore")
 class Featurizer(ABC):
     name: ClassVar[str]
     kind: ClassVar[str] = "vector"
-    #: spaces it is defined for (None: every space)
-    spaces: ClassVar[tuple[str, ...] | None] = None
+    #: the optional space method it reads (see :meth:`Space.provides`); None: any space
+    space_method: ClassVar[str | None] = None
+
+    @classmethod
+    def defined_for(cls) -> list[str]:
+        """The registered spaces this featurizer can describe."""
+        return [s for s in list_spaces() if cls.space_method is None or get_space(s).provides(cls.space_method)]
 
     def check(self, space: Space) -> None:
         """Raise ``ValueError`` if this featurizer cannot describe ``space``'s architectures."""
-        if self.spaces is not None and space.name not in self.spaces:
-            raise ValueError(f"featurizer {self.name!r} is defined for {', '.join(self.spaces)}, not {space.name!r}")
+        if self.space_method is not None and not space.provides(self.space_method):
+            raise ValueError(f"featurizer {self.name!r} is defined for {', '.join(self.defined_for())}, "
+                             f"not {space.name!r} (the space has no {self.space_method})")
 
     @abstractmethod
     def transform(self, space: Space, archs: Sequence[Any]) -> np.ndarray:
@@ -50,30 +54,30 @@ class Featurizer(ABC):
 @FEATURIZERS.register("encoding")
 @dataclass(frozen=True)
 class Encoding(Featurizer):
-    """One-hot ops and adjacency (see :mod:`.encodings`); every space."""
+    """One-hot ops and adjacency (each space's :meth:`Space.one_hot`)."""
 
     name: ClassVar[str] = "encoding"
-    spaces: ClassVar[tuple[str, ...]] = tuple(ENCODERS)
+    space_method: ClassVar[str] = "one_hot"
 
     def transform(self, space: Space, archs: Sequence[Any]) -> np.ndarray:
         self.check(space)
-        return ENCODERS[space.name](space, archs)
+        return space.one_hot(archs)
 
 
 @FEATURIZERS.register("renas")
 @dataclass(frozen=True)
 class RenasTensor(Featurizer):
-    """ReNAS's type/FLOPs/params planes (see :mod:`.tensors`) at the macro config ``macro``
+    """ReNAS's type/FLOPs/params planes (each space's :meth:`Space.renas_tensor`) at ``macro``
     (overrides of the space's defaults, whose widths and resolutions the costs are computed at)."""
 
     macro: tuple[tuple[str, Any], ...] = ()
     name: ClassVar[str] = "renas"
     kind: ClassVar[str] = "tensor"
-    spaces: ClassVar[tuple[str, ...]] = tuple(TENSORS)
+    space_method: ClassVar[str] = "renas_tensor"
 
     def transform(self, space: Space, archs: Sequence[Any]) -> np.ndarray:
         self.check(space)
-        return TENSORS[space.name](space, space.macro(**dict(self.macro)), archs)
+        return space.renas_tensor(archs, space.macro(**dict(self.macro)))
 
 
 @FEATURIZERS.register("zse")

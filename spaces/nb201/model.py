@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .nb201 import EDGES, OPS, NB201Macro
+from .arch import EDGES, OPS, NB201Macro
 
 
 class ReLUConvBN(nn.Sequential):

@@ -10,7 +10,7 @@ cells output zeros and it costs no cell parameters.
 - identity: the benchmark's own module hash of the pruned cell (``canonical_string``), so cells
   join with published NB101 data by isomorphism class; every disconnected cell is one class.
 - ``enumerate``/``sample``: the 423,624 unique cells (one per class, unpruned = pruned), in
-  encoding order, from a table computed once and cached (:mod:`.nb101_enum`).
+  encoding order, from a table computed once and cached (:mod:`.enumeration`).
 - strings: ``"0111010/0000001/.../0000000:input,conv1x1-bn-relu,...,output"`` (matrix rows, then
   ops); ``parse`` also reads NASLib's ``zc_nasbench101.json`` keys (49 matrix entries, then 7 op
   codes) and the benchmark's ``(matrix, ops)`` form, as a Python/JSON literal or ``{"matrix", "ops"}``.
@@ -27,20 +27,20 @@ import ast
 import json
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any, Iterator, Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
-from . import nb101_enum
-from .base import SPACES, MacroConfig, Space
-from .nb101_cells import (check, compute_vertex_channels, edge_count, module_hash, pack, prune, unpack)
-from .nb101_graph import INPUT, MAX_EDGES, OPS, OUTPUT, check_cell
+from . import enumeration
+from ..base import MacroConfig
+from .cells import (check, compute_vertex_channels, edge_count, module_hash, pack, prune, unpack)
+from .graph import INPUT, MAX_EDGES, OPS, OUTPUT, check_cell
 
 OP_CODE = {op: i for i, op in enumerate(OPS)}
 #: NASLib's op codes in its zc keys (``nasbench101/conversions.py``)
 NASLIB_OPS = (INPUT, OUTPUT, "maxpool3x3", "conv1x1-bn-relu", "conv3x3-bn-relu")
 DISCONNECTED = "disconnected"
-SIZE = nb101_enum.SIZE
+SIZE = enumeration.SIZE
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,7 +100,7 @@ def from_spec(matrix: Any, ops: Sequence[Any]) -> NB101Arch:
     """A cell from the benchmark's ``ModelSpec(matrix, ops)`` form (op names, with input and output).
 
     Raises:
-        ValueError: malformed matrix or ops (see :func:`~archscore.spaces.nb101_graph.check_cell`).
+        ValueError: malformed matrix or ops (see :func:`~archscore.spaces.nb101.graph.check_cell`).
     """
     m = check_cell(np.asarray(matrix), list(ops))
     rows = tuple(int(sum(1 << j for j in np.flatnonzero(row))) for row in m)
@@ -217,11 +217,11 @@ class NB101Macro(MacroConfig):
                              f"({self.stacks - 1} max-pool downsamplings), got {self.input_size}")
 
 
-def _conv_bn_relu(k: int, c_in: int, c_out: int, hw: int) -> tuple[int, int]:
+def conv_bn_relu_costs(k: int, c_in: int, c_out: int, hw: int) -> tuple[int, int]:
     return k * k * c_in * c_out + 2 * c_out, k * k * c_in * c_out * hw + 3 * c_out * hw
 
 
-def _modules(macro: NB101Macro) -> list[tuple[int, int, int, int]]:
+def stacks(macro: NB101Macro) -> list[tuple[int, int, int, int]]:
     """(count, c_in, c_out, h*w) of the cells of each kind: the first of a stack after a
     downsampling takes the previous width and doubles it."""
     kinds, c, size = [], macro.C, macro.input_size
@@ -238,35 +238,35 @@ def _modules(macro: NB101Macro) -> list[tuple[int, int, int, int]]:
 
 
 @lru_cache(maxsize=1 << 15)
-def _structure_costs(rows: tuple[int, ...], macro: NB101Macro) -> tuple[int, int, tuple[tuple[tuple[int, int], ...], ...]]:
+def structure_costs(rows: tuple[int, ...], macro: NB101Macro) -> tuple[int, int, tuple[tuple[tuple[int, int], ...], ...]]:
     """(params, flops) of a pruned cell's projections over the whole network, and per interior
     vertex the (params, flops) each op would add there."""
     n = len(rows)
     base_p = base_f = 0
     per_vertex = [[[0, 0] for _ in OPS] for _ in range(n - 2)]
-    for count, c_in, c_out, hw in _modules(macro):
+    for count, c_in, c_out, hw in stacks(macro):
         if n == 2:
-            p, f = _conv_bn_relu(1, c_in, c_out, hw)
+            p, f = conv_bn_relu_costs(1, c_in, c_out, hw)
             base_p, base_f = base_p + count * p, base_f + count * f
             continue
         channels = compute_vertex_channels(rows, c_in, c_out)
         for t in range(1, n):
             if rows[0] >> t & 1:
-                p, f = _conv_bn_relu(1, c_in, channels[t], hw)
+                p, f = conv_bn_relu_costs(1, c_in, channels[t], hw)
                 base_p, base_f = base_p + count * p, base_f + count * f
         for t in range(1, n - 1):
             ch = channels[t]
-            for op, (p, f) in enumerate((_conv_bn_relu(3, ch, ch, hw), _conv_bn_relu(1, ch, ch, hw), (0, 9 * ch * hw))):
+            for op, (p, f) in enumerate((conv_bn_relu_costs(3, ch, ch, hw), conv_bn_relu_costs(1, ch, ch, hw), (0, 9 * ch * hw))):
                 per_vertex[t - 1][op][0] += count * p
                 per_vertex[t - 1][op][1] += count * f
     return base_p, base_f, tuple(tuple((p, f) for p, f in v) for v in per_vertex)
 
 
 @lru_cache(maxsize=64)
-def _network_costs(macro: NB101Macro) -> tuple[int, int]:
+def network_costs(macro: NB101Macro) -> tuple[int, int]:
     """(params, flops) outside the cells: the stem, the downsampling pools and the classifier."""
     s = macro.input_size
-    p, f = _conv_bn_relu(3, macro.in_channels, macro.C, s * s)
+    p, f = conv_bn_relu_costs(3, macro.in_channels, macro.C, s * s)
     c = macro.C
     for _ in range(1, macro.stacks):
         s //= 2
@@ -276,103 +276,13 @@ def _network_costs(macro: NB101Macro) -> tuple[int, int]:
 
 
 def costs(arch: NB101Arch, macro: NB101Macro) -> tuple[int, int]:
-    params, flops = _network_costs(macro)
+    params, flops = network_costs(macro)
     if arch.pruned is None:
         return params, flops
     rows, ops = arch.pruned
-    base_p, base_f, per_vertex = _structure_costs(rows, macro)
+    base_p, base_f, per_vertex = structure_costs(rows, macro)
     params, flops = params + base_p, flops + base_f
     for v, op in enumerate(ops):
         params += per_vertex[v][op][0]
         flops += per_vertex[v][op][1]
     return params, flops
-
-
-@SPACES.register("nb101")
-class NB101Space(Space):
-    """NAS-Bench-101: 423,624 unique cells of up to 7 vertices and 9 edges."""
-
-    size = SIZE
-    macro_type = NB101Macro
-    samples_classes = True  # the enumeration holds one cell per module hash
-    supernet_dynamic_channels = True  # Yu et al.'s nasbench101 supernet slices channels
-
-    def decode(self, encoding: Any) -> NB101Arch:
-        return decode(encoding)
-
-    def encode(self, arch: NB101Arch) -> int:
-        return arch.encoding
-
-    def parse(self, text: str) -> NB101Arch:
-        return parse(text)
-
-    def to_string(self, arch: NB101Arch) -> str:
-        return to_string(arch)
-
-    def canonical_string(self, arch: NB101Arch) -> str:
-        return canonical_string(arch)
-
-    def sample(self, n: int, rng: np.random.Generator) -> list[NB101Arch]:
-        """``n`` distinct cells uniformly over the 423,624 unique ones (the cached enumeration)."""
-        if not 0 <= n <= SIZE:
-            raise ValueError(f"cannot sample {n} distinct NB101 architectures; the space has {SIZE}")
-        encodings, _ = nb101_enum.table()
-        return [decode(int(encodings[i])) for i in rng.choice(SIZE, size=n, replace=False)]
-
-    def enumerate(self) -> Iterator[NB101Arch]:
-        encodings, _ = nb101_enum.table()
-        return (decode(int(c)) for c in encodings)
-
-    def params(self, arch: NB101Arch, macro: NB101Macro) -> int:
-        return costs(arch, macro)[0]
-
-    def flops(self, arch: NB101Arch, macro: NB101Macro) -> float:
-        return float(costs(arch, macro)[1])
-
-    def build(self, arch: NB101Arch, macro: NB101Macro) -> Any:
-        from .nb101_model import NB101Network
-
-        return NB101Network(arch.pruned, macro)
-
-    def supernet(self, macro: NB101Macro, **options: Any) -> Any:
-        """:class:`~archscore.spaces.nb101_supernet.NB101Supernet`; options: ``bn_affine``,
-        ``bn_track_running_stats``, ``dynamic_channels``, ``path_dropout``; ``wsbn`` and
-        ``topology=nodes`` are refused (defined here for NB201 and DARTS cells only)."""
-        from .nb101_supernet import NB101Supernet
-
-        return NB101Supernet(macro, **self.supernet_options(macro, **options))
-
-    def supernet_options(self, macro: NB101Macro, **options: Any) -> dict[str, Any]:
-        if options.pop("wsbn", False):
-            raise ValueError("wsbn (a BN after each parameter-free op) is not built for NB101's supernet; "
-                             "its only parameter-free op, max-pool, feeds sums that BN-ReLU convs normalise")
-        if options.pop("topology", "edges") != "edges":
-            raise ValueError("topology=nodes shares op sets across a cell's edges, defined for NB201 and DARTS; "
-                             "NB101's supernet has one op set per vertex slot (topology=edges)")
-        return options
-
-    # -- batched forms ----------------------------------------------------------------------------
-    def decode_many(self, items: Sequence[Any]) -> tuple[list[NB101Arch | None], list[str | None]]:
-        if isinstance(items, np.ndarray) and items.dtype.kind in "iu":
-            items = items.tolist()
-        return super().decode_many(items)
-
-    def describe_many(self, archs: Sequence[NB101Arch]) -> tuple[list[str], list[str]]:
-        """Strings, and hashes looked up in the enumeration table when it is cached (computed for
-        cells not in it)."""
-        cached = nb101_enum.table_if_cached()
-        if cached is None:
-            return super().describe_many(archs)
-        encodings, hashes = cached
-        codes = np.fromiter((a.encoding for a in archs), dtype=np.int64, count=len(archs))
-        at = np.minimum(np.searchsorted(encodings, codes), len(encodings) - 1)
-        found = encodings[at] == codes
-        out = []
-        for arch, hit, h in zip(archs, found.tolist(), hashes[at].tolist()):
-            out.append(h.decode() if hit else self.canonical_hash(arch))
-        return [to_string(a) for a in archs], out
-
-    def costs_many(self, archs: Sequence[NB101Arch], macro: NB101Macro) -> tuple[np.ndarray, np.ndarray]:
-        pairs = [costs(a, macro) for a in archs]
-        return (np.array([p for p, _ in pairs], dtype=np.float64).reshape(len(archs)),
-                np.array([f for _, f in pairs], dtype=np.float64).reshape(len(archs)))

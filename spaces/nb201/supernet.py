@@ -14,9 +14,9 @@ from typing import Sequence
 import torch
 from torch import nn
 
-from .nb201 import EDGES, OPS, NB201Macro
-from .nb201_model import ResNetBasicblock, make_op
-from .supernet_parts import drop_path, set_batch_norms
+from .arch import EDGES, OPS, NB201Macro
+from .model import ResNetBasicblock, make_op
+from ..supernet_parts import drop_path, set_batch_norms
 
 PARAMETER_FREE = ("skip_connect", "avg_pool_3x3")
 

@@ -11,7 +11,7 @@ channel ``o`` uses input columns ``(o // (W/g)) * (W/g) + i`` for ``i < w/g`` (a
 is not searched. One deliberate difference: a block has a projection shortcut exactly where the
 stand-alone pycls network has one (aw_nas's first block of every stage always projects, because
 its width decisions compare as objects); so a subnet computes the stand-alone
-:class:`~archscore.spaces.nds_model.NdsNetwork` of its setting with inherited weights wherever
+:class:`~archscore.spaces.nds.model.NdsNetwork` of its setting with inherited weights wherever
 groups are 1 or the bottleneck is at full width (a test).
 
 ``NdsMacro.max_depth`` / ``max_width`` below the grid's largest give a low-fidelity supernet over
@@ -25,9 +25,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .nds import STAGES, STEM_WIDTH, STRIDES, NdsArch, NdsMacro
-from .supernet_parts import SlicedConvBn, drop_path
-from .weight_init import fan_out_normal_init
+from .arch import STAGES, STEM_WIDTH, STRIDES, NdsArch, NdsMacro, capped
+from ..supernet_parts import SlicedConvBn, drop_path
+from ..weight_init import fan_out_normal_init
 
 
 class SupernetBlock(nn.Module):
@@ -104,18 +104,3 @@ class NdsSupernet(nn.Module):
                 x = drop_path(x, self.path_dropout * (stage + 1) / STAGES, self.generator)
         w = arch.widths[-1]
         return F.linear(x.mean((2, 3)), self.classifier.weight[:, :w], self.classifier.bias)
-
-
-def capped(grid: dict[str, tuple[Any, ...]], macro: NdsMacro) -> dict[str, tuple[Any, ...]]:
-    """The grid with depths and widths above the macro's caps removed (0: no cap).
-
-    Raises:
-        ValueError: a cap below every choice.
-    """
-    out = dict(grid)
-    for name, cap in (("depths", macro.max_depth), ("widths", macro.max_width)):
-        if cap:
-            out[name] = tuple(v for v in grid[name] if v <= cap)
-            if not out[name]:
-                raise ValueError(f"NDS macro max_{name[:-1]}={cap} is below every choice {list(grid[name])}")
-    return out

@@ -14,7 +14,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .darts import OPS, DartsArch, DartsMacro, _layout
+from .arch import OPS, DartsArch, DartsMacro, layout
 
 
 class ReLUConvBN(nn.Sequential):
@@ -92,8 +92,8 @@ class DartsNetwork(nn.Module):
         self.stem = nn.Sequential(nn.Conv2d(macro.in_channels, c3, 3, padding=1, bias=False), nn.BatchNorm2d(c3))
         self.cells = nn.ModuleList(
             Cell(arch.reduce if reduction else arch.normal, c_pp, c_p, c, reduction, reduction_prev, macro.cell_bn)
-            for reduction, reduction_prev, c_pp, c_p, c, _ in _layout(macro))
-        c_last = 4 * _layout(macro)[-1][4]
+            for reduction, reduction_prev, c_pp, c_p, c, _ in layout(macro))
+        c_last = 4 * layout(macro)[-1][4]
         self.global_pooling = nn.AdaptiveAvgPool2d(1)
         self.classifier = nn.Linear(c_last, macro.num_classes)
 

@@ -6,7 +6,7 @@ every earlier state, and every edge holds all candidate ops. ``DartsSupernet(mac
 runs the genotype ``arch``: each node evaluates only its two chosen (input, op) pairs and sums
 them, so it computes exactly what DARTS's search network computes with one-hot architecture
 weights (checked against quark0/darts on the same weights, see the README), and, with affine BN,
-exactly the stand-alone :class:`~archscore.spaces.darts_model.DartsNetwork` of ``arch`` with the
+exactly the stand-alone :class:`~archscore.spaces.darts.model.DartsNetwork` of ``arch`` with the
 inherited weights (a test). The 7 NB301 ops are the candidates; DARTS's ``none`` is not one, as no
 NB301 genotype uses it. Stem, preprocessing, reductions and classifier are the stand-alone
 network's, at the macro's C and N.
@@ -16,9 +16,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .darts import NODES, OPS, DartsArch, DartsMacro, _layout
-from .darts_model import FactorizedReduce, ReLUConvBN, make_op
-from .supernet_parts import drop_path, set_batch_norms
+from .arch import NODES, OPS, DartsArch, DartsMacro, layout
+from .model import FactorizedReduce, ReLUConvBN, make_op
+from ..supernet_parts import drop_path, set_batch_norms
 
 POOLS = ("max_pool_3x3", "avg_pool_3x3")
 
@@ -101,11 +101,11 @@ class DartsSupernet(nn.Module):
         self.path_dropout = path_dropout
         self.generator: torch.Generator | None = None  # path dropout's stream; the trainer sets its own
         self.stem = nn.Sequential(nn.Conv2d(macro.in_channels, c3, 3, padding=1, bias=False), nn.BatchNorm2d(c3))
-        layout = _layout(macro)
+        cells = layout(macro)
         self.cells = nn.ModuleList(SupernetCell(c_pp, c_p, c, reduction, reduction_prev, topology, wsbn)
-                                   for reduction, reduction_prev, c_pp, c_p, c, _ in layout)
+                                   for reduction, reduction_prev, c_pp, c_p, c, _ in cells)
         self.global_pooling = nn.AdaptiveAvgPool2d(1)
-        self.classifier = nn.Linear(4 * layout[-1][4], macro.num_classes)
+        self.classifier = nn.Linear(4 * cells[-1][4], macro.num_classes)
         set_batch_norms(self.cells, bn_affine, bn_track_running_stats)
         set_batch_norms(self.stem, True, bn_track_running_stats)  # not searched: affine, as quark0's search stem
 

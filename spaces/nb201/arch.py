@@ -2,17 +2,18 @@
 
 Architecture values, the official string form, a compact integer encoding, NB201's own
 equivalence (its ``to_unique_str(consider_zero=True)``), and analytic params/FLOPs. No torch here:
-the network lives in :mod:`archscore.spaces.nb201_model` and is built late by :meth:`NB201Space.build`.
+the network lives in :mod:`archscore.spaces.nb201.model` and is built late by :meth:`~archscore.spaces.nb201.space.NB201Space.build`.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any, Iterator, Sequence
+from typing import Any
 
 import numpy as np
 
-from .base import SPACES, MacroConfig, Space
+from ..base import MacroConfig
 
 OPS: tuple[str, ...] = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
 OP_INDEX = {op: i for i, op in enumerate(OPS)}
@@ -89,7 +90,7 @@ def decode(encoding: Any) -> NB201Arch:
         raise ValueError(f"NB201 encoding must be an int in 0..{SIZE - 1}, got {type(encoding).__name__} {encoding!r}")
     if not 0 <= encoding < SIZE:
         raise ValueError(f"NB201 encoding {encoding} is out of range 0..{SIZE - 1}")
-    return _all_archs()[int(encoding)]
+    return all_archs()[int(encoding)]
 
 
 def unique_string(arch: NB201Arch) -> str:
@@ -119,16 +120,9 @@ def unique_string(arch: NB201Arch) -> str:
 
 
 @lru_cache(maxsize=1)
-def _all_archs() -> tuple[NB201Arch, ...]:
+def all_archs() -> tuple[NB201Arch, ...]:
     digits = (np.arange(SIZE, dtype=np.int64)[:, None] // _PLACE) % len(OPS)
     return tuple(NB201Arch(tuple(row)) for row in digits.tolist())
-
-
-@lru_cache(maxsize=1)
-def _describe_tables() -> tuple[list[str], list[str]]:
-    space = NB201Space()
-    archs = _all_archs()
-    return [to_string(a) for a in archs], [Space.canonical_hash(space, a) for a in archs]
 
 
 @dataclass(frozen=True)
@@ -150,7 +144,7 @@ class NB201Macro(MacroConfig):
 
 
 @lru_cache(maxsize=64)
-def _cost_tables(macro: NB201Macro) -> tuple[int, np.ndarray, float, np.ndarray]:
+def cost_tables(macro: NB201Macro) -> tuple[int, np.ndarray, float, np.ndarray]:
     """(base params, params per op, base flops, flops per op) summed over all cells.
 
     FLOPs follow NB201's counter: conv k*k*Cin*Cout per output position, linear in*out + out,
@@ -178,87 +172,17 @@ def _cost_tables(macro: NB201Macro) -> tuple[int, np.ndarray, float, np.ndarray]
     return int(base_params), op_params, float(base_flops), op_flops
 
 
-@SPACES.register("nb201")
-class NB201Space(Space):
-    """NAS-Bench-201 (NATS-Bench topology search space)."""
+#: NASLib's NB201 op codes and edge order (its zero-cost files' keys)
+NASLIB_OPS = ("skip_connect", "none", "nor_conv_3x3", "nor_conv_1x1", "avg_pool_3x3")
+NASLIB_EDGE_TO_OURS = (0, 1, 3, 2, 4, 5)  # NASLib edges (1,2),(1,3),(1,4),(2,3),(2,4),(3,4)
 
-    size = SIZE
-    macro_type = NB201Macro
 
-    def decode(self, encoding: Any) -> NB201Arch:
-        return decode(encoding)
-
-    def encode(self, arch: NB201Arch) -> int:
-        return arch.index
-
-    def parse(self, text: str) -> NB201Arch:
-        return parse(text)
-
-    def to_string(self, arch: NB201Arch) -> str:
-        return to_string(arch)
-
-    def canonical_string(self, arch: NB201Arch) -> str:
-        return unique_string(arch)
-
-    def sample(self, n: int, rng: np.random.Generator) -> list[NB201Arch]:
-        if not 0 <= n <= SIZE:
-            raise ValueError(f"cannot sample {n} distinct NB201 architectures; the space has {SIZE}")
-        return [_all_archs()[i] for i in rng.choice(SIZE, size=n, replace=False)]
-
-    def enumerate(self) -> Iterator[NB201Arch]:
-        return iter(_all_archs())
-
-    def params(self, arch: NB201Arch, macro: NB201Macro) -> int:
-        base, per_op, _, _ = _cost_tables(macro)
-        return base + int(per_op[list(arch.ops)].sum())
-
-    def flops(self, arch: NB201Arch, macro: NB201Macro) -> float:
-        _, _, base, per_op = _cost_tables(macro)
-        return base + float(per_op[list(arch.ops)].sum())
-
-    def build(self, arch: NB201Arch, macro: NB201Macro) -> Any:
-        from .nb201_model import NB201Network
-
-        return NB201Network(arch.ops, macro)
-
-    def supernet(self, macro: NB201Macro, **options: Any) -> Any:
-        """:class:`~archscore.spaces.nb201_supernet.NB201Supernet`; options: ``bn_affine``,
-        ``bn_track_running_stats``, ``wsbn``, ``topology``, ``path_dropout``, ``dynamic_channels``
-        (refused: NB201's channel counts do not vary)."""
-        from .nb201_supernet import NB201Supernet
-
-        return NB201Supernet(macro, **self.supernet_options(macro, **options))
-
-    def supernet_options(self, macro: NB201Macro, **options: Any) -> dict[str, Any]:
-        from .supernet_parts import refuse_dynamic_channels
-
-        refuse_dynamic_channels("NB201", options)
-        return options
-
-    def choice_shape(self) -> tuple[int, ...]:
-        return (len(OPS),) * NUM_EDGES
-
-    def from_choices(self, choices: Sequence[int]) -> NB201Arch:
-        return NB201Arch(tuple(int(c) for c in choices))
-
-    def subnet_key(self, arch: NB201Arch) -> tuple[int, ...]:
-        return arch.ops
-
-    # -- batched forms: table lookups over the whole (small) space ------------------------------
-    def decode_many(self, items: Sequence[Any]) -> tuple[list[NB201Arch | None], list[str | None]]:
-        if isinstance(items, np.ndarray) and items.dtype.kind in "iu":
-            ok = (items >= 0) & (items < SIZE)
-            if ok.all():
-                table = _all_archs()
-                return [table[i] for i in items.tolist()], [None] * len(items)
-        return super().decode_many(items)
-
-    def describe_many(self, archs: Sequence[NB201Arch]) -> tuple[list[str], list[str]]:
-        strings, hashes = _describe_tables()
-        idx = [a.index for a in archs]
-        return [strings[i] for i in idx], [hashes[i] for i in idx]
-
-    def costs_many(self, archs: Sequence[NB201Arch], macro: NB201Macro) -> tuple[np.ndarray, np.ndarray]:
-        base_p, per_op_p, base_f, per_op_f = _cost_tables(macro)
-        ops = np.array([a.ops for a in archs], dtype=np.int64).reshape(len(archs), NUM_EDGES)
-        return (base_p + per_op_p[ops].sum(axis=1)).astype(np.float64), base_f + per_op_f[ops].sum(axis=1)
+def from_naslib_key(key: str) -> NB201Arch:
+    """NASLib's NB201 op tuple key, e.g. ``"(0, 2, 3, 2, 3, 1)"``, as an architecture."""
+    codes = [int(c) for c in re.findall(r"-?\d+", key)]
+    if len(codes) != 6 or not all(0 <= c < 5 for c in codes):
+        raise ValueError(f"NASLib NB201 key {key!r} must be 6 op codes in 0..4")
+    ops = [0] * 6
+    for pos, code in enumerate(codes):
+        ops[NASLIB_EDGE_TO_OURS[pos]] = OPS.index(NASLIB_OPS[code])
+    return NB201Arch(tuple(ops))

@@ -6,8 +6,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .nds import STEM_WIDTH, NdsArch, NdsMacro, blocks
-from .weight_init import fan_out_normal_init
+from .arch import STEM_WIDTH, NdsArch, NdsMacro, blocks
+from ..weight_init import fan_out_normal_init
 
 
 def conv_bn(c_in: int, c_out: int, kernel: int, stride: int = 1, groups: int = 1) -> list[nn.Module]:

@@ -16,7 +16,7 @@ nodes 2..5. Ops are the 7 of NB301's configspace (DARTS's primitives without ``n
   pairs and takes the smallest over the valid renumberings; the two cells are never swapped.
 - sampling as NB301/NASLib sample: per node, two distinct inputs in random order and two ops,
   uniformly and independently, normal and reduction cells independently.
-- costs: see :mod:`archscore.spaces.darts_model` for the network and :func:`costs` for the
+- costs: see :mod:`archscore.spaces.darts.model` for the network and :func:`costs` for the
   counting convention (NASLib's published ``params``/``flops`` are reproduced exactly by
   ``cell_bn="naslib"``).
 """
@@ -32,7 +32,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from .base import SPACES, MacroConfig, Space
+from ..base import MacroConfig
 
 OPS: tuple[str, ...] = ("max_pool_3x3", "avg_pool_3x3", "skip_connect", "sep_conv_3x3", "sep_conv_5x5",
                         "dil_conv_3x3", "dil_conv_5x5")  # NASLib's compact-genotype op indices
@@ -182,7 +182,7 @@ def canonical_string(arch: DartsArch) -> str:
 
 
 #: per node i (0..3), its possible input pairs in order
-_INPUT_PAIRS = tuple(tuple(itertools.combinations(range(i + 2), 2)) for i in range(NODES))
+INPUT_PAIRS = tuple(tuple(itertools.combinations(range(i + 2), 2)) for i in range(NODES))
 
 
 def sample_cell(rng: np.random.Generator) -> Cell:
@@ -225,7 +225,7 @@ class DartsMacro(MacroConfig):
         return 3 * self.N + 2
 
 
-def _layout(macro: DartsMacro) -> list[tuple[bool, bool, int, int, int, int]]:
+def layout(macro: DartsMacro) -> list[tuple[bool, bool, int, int, int, int]]:
     """Per cell: (reduction, previous was reduction, C_prev_prev, C_prev, C, input size)."""
     out, layers = [], macro.layers
     c_pp = c_p = 3 * macro.C
@@ -242,7 +242,7 @@ def _layout(macro: DartsMacro) -> list[tuple[bool, bool, int, int, int, int]]:
     return out
 
 
-def _op_costs(op: int, c: int, h_in: int, stride: int, affine: bool, pool_bn: bool) -> tuple[int, int]:
+def op_costs(op: int, c: int, h_in: int, stride: int, affine: bool, pool_bn: bool) -> tuple[int, int]:
     """(params, FLOPs) of one cell op, tensorwatch's way: conv k^2 Cin/groups Cout per output
     position, BN 2 (affine) or 1 per element, ReLU 1 per input element, pooling k^2 per output."""
     h = h_in // stride
@@ -262,7 +262,7 @@ def _op_costs(op: int, c: int, h_in: int, stride: int, affine: bool, pool_bn: bo
 
 
 @lru_cache(maxsize=1 << 16)
-def _cell_costs(cell: Cell, reduction: bool, reduction_prev: bool, c_pp: int, c_p: int, c: int, size: int,
+def cell_costs(cell: Cell, reduction: bool, reduction_prev: bool, c_pp: int, c_p: int, c: int, size: int,
                 cell_bn: str) -> tuple[int, int]:
     affine, pool_bn = cell_bn == "affine", cell_bn == "naslib"
     params = flops = 0
@@ -278,7 +278,7 @@ def _cell_costs(cell: Cell, reduction: bool, reduction_prev: bool, c_pp: int, c_
     for k, (src, op) in enumerate(cell):
         stride = 2 if reduction and src < 2 else 1
         h_in = size if stride == 2 or not reduction else size // 2
-        p, f = _op_costs(op, c, h_in, stride, affine, pool_bn)
+        p, f = op_costs(op, c, h_in, stride, affine, pool_bn)
         params, flops = params + p, flops + f
     return params, flops
 
@@ -290,94 +290,11 @@ def costs(arch: DartsArch, macro: DartsMacro) -> tuple[int, int]:
     s, c3 = macro.input_size, 3 * macro.C
     params = 9 * macro.in_channels * c3 + 2 * c3
     flops = (9 * macro.in_channels * c3 + 2 * c3) * s * s
-    for reduction, reduction_prev, c_pp, c_p, c, size in _layout(macro):
-        p, f = _cell_costs(arch.reduce if reduction else arch.normal, reduction, reduction_prev, c_pp, c_p, c,
+    for reduction, reduction_prev, c_pp, c_p, c, size in layout(macro):
+        p, f = cell_costs(arch.reduce if reduction else arch.normal, reduction, reduction_prev, c_pp, c_p, c,
                            size, macro.cell_bn)
         params, flops = params + p, flops + f
-    c_last, h_last = 4 * _layout(macro)[-1][4], macro.input_size // 4
+    c_last, h_last = 4 * layout(macro)[-1][4], macro.input_size // 4
     params += c_last * macro.num_classes + macro.num_classes
     flops += c_last * (h_last + 1) ** 2 + c_last * macro.num_classes
     return params, flops
-
-
-@SPACES.register("darts")
-class DartsSpace(Space):
-    """DARTS / NAS-Bench-301: a normal and a reduction cell of 4 nodes over 7 ops each."""
-
-    size = None
-    #: per cell, node i has C(i+2, 2) input pairs x 49 op pairs: (1*3*6*10 * 49^4)^2
-    size_note = f"{(180 * 49 ** 4) ** 2:.2e} genotypes (sampled)"
-    macro_type = DartsMacro
-
-    def decode(self, encoding: Any) -> DartsArch:
-        return decode(encoding)
-
-    def encode(self, arch: DartsArch) -> bytes:
-        return arch.encoding
-
-    def parse(self, text: str) -> DartsArch:
-        return parse(text)
-
-    def to_string(self, arch: DartsArch) -> str:
-        return to_string(arch)
-
-    def canonical_string(self, arch: DartsArch) -> str:
-        return canonical_string(arch)
-
-    def sample(self, n: int, rng: np.random.Generator) -> list[DartsArch]:
-        """``n`` genotypes sampled as NB301 does, distinct up to equivalence."""
-        if n < 0:
-            raise ValueError(f"cannot sample {n} architectures")
-        out, seen = [], set()
-        while len(out) < n:
-            arch = DartsArch(sample_cell(rng), sample_cell(rng))
-            key = canonical_string(arch)
-            if key not in seen:
-                seen.add(key)
-                out.append(arch)
-        return out
-
-    def params(self, arch: DartsArch, macro: DartsMacro) -> int:
-        return costs(arch, macro)[0]
-
-    def flops(self, arch: DartsArch, macro: DartsMacro) -> float:
-        return float(costs(arch, macro)[1])
-
-    def build(self, arch: DartsArch, macro: DartsMacro) -> Any:
-        from .darts_model import DartsNetwork
-
-        return DartsNetwork(arch, macro)
-
-    def supernet(self, macro: DartsMacro, **options: Any) -> Any:
-        """:class:`~archscore.spaces.darts_supernet.DartsSupernet`; options: ``bn_affine``,
-        ``bn_track_running_stats``, ``wsbn``, ``topology``, ``path_dropout`` (``dynamic_channels``
-        refused: a DARTS cell's channel counts do not vary)."""
-        from .darts_supernet import DartsSupernet
-
-        return DartsSupernet(macro, **self.supernet_options(macro, **options))
-
-    def supernet_options(self, macro: DartsMacro, **options: Any) -> dict[str, Any]:
-        from .supernet_parts import refuse_dynamic_channels
-
-        refuse_dynamic_channels("DARTS", options)
-        if macro.cell_bn != "affine":
-            raise ValueError("the DARTS supernet takes its BN options from the heuristics; "
-                             f"macro cell_bn={macro.cell_bn!r} applies to stand-alone networks only")
-        return options
-
-    def choice_shape(self) -> tuple[int, ...]:
-        """Per cell (normal, reduce), per node i: which input pair (C(i+2, 2)), then each input's op."""
-        return tuple(n for _ in CELLS for i in range(NODES) for n in (len(_INPUT_PAIRS[i]), len(OPS), len(OPS)))
-
-    def from_choices(self, choices: Sequence[int]) -> DartsArch:
-        if len(choices) != len(self.choice_shape()):
-            raise ValueError(f"a DARTS genotype is {len(self.choice_shape())} choices, got {len(choices)}")
-        cells = []
-        for c in range(len(CELLS)):
-            pairs = []
-            for i in range(NODES):
-                pair, op_a, op_b = (int(v) for v in choices[3 * (NODES * c + i): 3 * (NODES * c + i) + 3])
-                a, b = _INPUT_PAIRS[i][pair]
-                pairs += [(a, op_a), (b, op_b)]
-            cells.append(tuple(pairs))
-        return DartsArch(*cells)

@@ -6,7 +6,7 @@ stacks of ``N`` cells, a 2x2 max-pool and channel doubling before every stack bu
 global mean and a linear classifier. In a cell, vertex ``t`` sums its interior inputs (truncated
 to its channels) and a 1x1 conv-BN-ReLU projection of the cell input, then applies its op; the
 output concatenates the vertices feeding it and adds a projection of the input when the input
-feeds it directly. Channels follow :func:`~archscore.spaces.nb101_cells.compute_vertex_channels`.
+feeds it directly. Channels follow :func:`~archscore.spaces.nb101.cells.compute_vertex_channels`.
 
 Two deliberate differences from that port, neither changing parameters or train-mode outputs:
 BN momentum is the TensorFlow original's decay 0.997 written as PyTorch momentum 0.003 (the port
@@ -20,10 +20,10 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .nb101 import NB101Macro
-from .nb101_cells import compute_vertex_channels
-from .nb101_graph import OPS
-from .weight_init import fan_out_normal_init
+from .arch import NB101Macro
+from .cells import compute_vertex_channels
+from .graph import OPS
+from ..weight_init import fan_out_normal_init
 
 BN_MOMENTUM, BN_EPS = 0.003, 1e-5
 

@@ -7,7 +7,7 @@ architecture's pruned cell: its vertex ``i`` uses slot ``i`` by position (the ou
 the output), channels follow the benchmark's ``compute_vertex_channels``, inputs from earlier
 vertices are truncated, the output concatenates its feeders (plus the input's projection when
 the input feeds it). So the subnet computes the stand-alone
-:class:`~archscore.spaces.nb101_model.NB101Network` of the architecture with inherited weights
+:class:`~archscore.spaces.nb101.model.NB101Network` of the architecture with inherited weights
 (a test). How a slot of width ``w`` gets weights (the ``dynamic_channels`` heuristic):
 
 - ``True`` (Yu et al.'s ``nasbench101`` default, ``fixed_chunck``): one conv and BN of the full
@@ -27,12 +27,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .nb101 import NB101Arch, NB101Macro
-from .nb101_cells import compute_vertex_channels
-from .nb101_graph import OPS
-from .nb101_model import BN_EPS, BN_MOMENTUM
-from .supernet_parts import SlicedConvBn, drop_path
-from .weight_init import fan_out_normal_init
+from .arch import NB101Arch, NB101Macro
+from .cells import compute_vertex_channels
+from .graph import OPS
+from .model import BN_EPS, BN_MOMENTUM
+from ..supernet_parts import SlicedConvBn, drop_path
+from ..weight_init import fan_out_normal_init
 
 SLOTS = 5
 

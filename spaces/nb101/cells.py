@@ -1,7 +1,7 @@
 """NAS-Bench-101 cells as bit patterns: the value type's compact encoding, pruning and hashing.
 
 A cell of V vertices (2 <= V <= 7) is stored as V row bitmasks (bit ``j`` of ``rows[i]`` is the
-edge i -> j) and V - 2 interior op codes (indices into :data:`~archscore.spaces.nb101_graph.OPS`).
+edge i -> j) and V - 2 interior op codes (indices into :data:`~archscore.spaces.nb101.graph.OPS`).
 Its integer encoding packs, from the least significant bit: V - 2 in 3 bits, the 21 upper-triangular
 edge bits (edge x -> y at bit ``x + y(y-1)/2``, the benchmark's ``generate_graphs`` order), then
 2 bits per interior op. Every cell is one int below 2**34.
@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 from typing import Sequence
 
-from .nb101_graph import MAX_VERTICES, OPS
+from .graph import MAX_VERTICES, OPS
 
 V_BITS, EDGE_BITS, OP_BITS = 3, 21, 2
 EDGE_SHIFT, OP_SHIFT = V_BITS, V_BITS + EDGE_BITS
@@ -122,7 +122,7 @@ def edge_count(rows: Sequence[int]) -> int:
 
 def module_hash(rows: Sequence[int], ops: Sequence[int]) -> str:
     """The benchmark's ``graph_util.hash_module`` of a pruned cell (see
-    :func:`~archscore.spaces.nb101_graph.graph_hash`, the array form it is tested against)."""
+    :func:`~archscore.spaces.nb101.graph.graph_hash`, the array form it is tested against)."""
     n = len(rows)
     labels = [-1, *ops, -2]
     preds = [[w for w in range(n) if rows[w] >> v & 1] for v in range(n)]

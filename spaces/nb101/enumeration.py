@@ -27,8 +27,8 @@ import numpy as np
 
 from archscore._core import write_atomic
 
-from .nb101_cells import EDGE_SHIFT, OP_BITS, OP_SHIFT, edge_bit, module_hash, unpack
-from .nb101_graph import MAX_EDGES, MAX_VERTICES, OPS
+from .cells import EDGE_SHIFT, OP_BITS, OP_SHIFT, edge_bit, module_hash, unpack
+from .graph import MAX_EDGES, MAX_VERTICES, OPS
 
 SIZE = 423_624
 CACHE_NAME = "nb101-cells-v1.npz"

@@ -1,0 +1,78 @@
+"""``evaluate`` from and to files: the results and truth a user names (a sweep's output, a
+results Parquet file, a NASLib zc json; a truth file or an ``archscore train`` output), and the
+evaluation written atomically as ``criteria.parquet`` and ``report.html``."""
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from archscore._core import write_atomic
+from archscore.engine.evaluation.evaluate import EvalOptions, Evaluation, evaluate, results_location_of
+from archscore.engine.evaluation.truth import load_naslib, load_truth
+from archscore.engine.run.sink import read_results
+
+
+def read_results_file(path: str, dataset: str = "cifar10", space: str | None = None) -> pa.Table:
+    """Results rows from a sweep's output (directory or URI), a Parquet file or a NASLib zc json.
+
+    Raises:
+        ValueError: nothing at ``path``.
+    """
+    p = Path(path)
+    if "://" in path or p.is_dir():
+        return read_results(path)
+    if p.suffix == ".json":
+        return load_naslib(p, dataset, space)[1]
+    if p.is_file():
+        return pq.read_table(p)
+    raise ValueError(f"--results {path!r} does not exist")
+
+
+def read_truth_file(path: str, dataset: str = "cifar10", space: str | None = None,
+                    arch_column: str | None = None) -> pa.Table:
+    """Truth from a file, a NASLib zc json or an ``archscore train`` output.
+
+    Raises:
+        ValueError: nothing at ``path``, or a file that is not truth.
+    """
+    p = Path(path)
+    if "://" not in path and not p.exists():
+        raise ValueError(f"--truth {path!r} does not exist")
+    if p.suffix == ".json":
+        return load_naslib(p, dataset, space)[0]
+    return load_truth(path if "://" in path else p, space or "nb201", arch_column)
+
+
+def check_output_location(out: str) -> None:
+    """Refuse an ``out`` inside a sweep's output (files written there break reading its results).
+
+    Raises:
+        ValueError: naming both.
+    """
+    inside = results_location_of(out)
+    if inside is not None:
+        raise ValueError(f"--out {out} is inside the results location {inside} (it holds a sweep's _run.json); "
+                         "files written there break reading the results. Choose an --out outside it.")
+
+
+def evaluate_files(results_path: str, truth_path: str, options: EvalOptions, dataset: str = "cifar10",
+                   space: str | None = None, arch_column: str | None = None) -> Evaluation:
+    """:func:`~archscore.engine.evaluation.evaluate.evaluate` on the named files."""
+    results = read_results_file(results_path, dataset, space)
+    truth = read_truth_file(truth_path, dataset, space, arch_column)
+    return evaluate(results, truth, options)
+
+
+def write_evaluation(ev: Evaluation, out: str | Path, title: str) -> tuple[Path, Path]:
+    """``OUT/criteria.parquet`` and ``OUT/report.html``, each written atomically; their paths."""
+    from archscore.engine.evaluation.report import write_report  # matplotlib: only when writing
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    buf = io.BytesIO()
+    pq.write_table(ev.criteria, buf)
+    write_atomic(out / "criteria.parquet", buf.getvalue())
+    return out / "criteria.parquet", write_report(ev, out, title=title)
