@@ -189,6 +189,7 @@ def test_two_classes(space, name):
     assert all(r["status"] == "ok" for r in rows), [r["error"] for r in rows]
 
 
+@pytest.mark.slow
 def test_bitwise_equal_across_processes():
     code = (
         "import json, numpy as np, torch; torch.set_num_threads(1)\n"

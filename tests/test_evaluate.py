@@ -168,6 +168,7 @@ class _Images(HTMLParser):
                 self.external.append(attrs[key])
 
 
+@pytest.mark.slow
 def test_sweep_then_evaluate_end_to_end(ray_session, tmp_path):
     runs, out = tmp_path / "runs", tmp_path / "eval"
     result = CliRunner().invoke(main, ["sweep", "--space", "nb201", "--estimators", "params,flops,synflow",

@@ -31,6 +31,7 @@ def echo_config(out, n=300, **echo):
                        rows_per_part=40)
 
 
+@pytest.mark.slow
 def test_actor_killed_mid_run_loses_nothing(ray_session, tmp_path):
     pids = tmp_path / "pids"
     pids.mkdir()
@@ -62,13 +63,14 @@ def test_actor_killed_mid_run_loses_nothing(ray_session, tmp_path):
             assert r["score"] == msgpack.unpackb(r["encoding"]) + r["seed"]
 
 
+@pytest.mark.slow
 def test_poison_architecture_is_isolated_and_the_rest_score(ray_session, tmp_path):
     from archscore.spaces import get_space
 
     space = get_space("nb201")
     archs = space.sample(40, np.random.default_rng(5))
     poison = space.encode(archs[17])
-    summary = run_sweep(SweepConfig("nb201", ["echo"], str(tmp_path), Sample(40, seed=5), batch_size=16,
+    summary = run_sweep(SweepConfig("nb201", ["echo"], str(tmp_path), Sample(40, seed=5), batch_size=8,
                                     estimator_config={"echo": {"kill": [poison]}}, gpus_per_actor=0,
                                     progress=False, plugins=PLUGIN))
     rows = rows_by_key(tmp_path)
@@ -88,6 +90,7 @@ DRIVER = textwrap.dedent("""
 """)
 
 
+@pytest.mark.slow
 def test_driver_killed_then_resumed_equals_an_uninterrupted_run(ray_session, tmp_path):
     out = tmp_path / "killed"
     address = ray_session.get_runtime_context().gcs_address
@@ -113,6 +116,7 @@ def test_driver_killed_then_resumed_equals_an_uninterrupted_run(ray_session, tmp
     assert all(resumed[k]["score"] == reference[k]["score"] for k in reference)
 
 
+@pytest.mark.slow
 def test_dead_actors_are_replaced_when_restarts_run_out(ray_session):
     import ray
 

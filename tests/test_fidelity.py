@@ -2,6 +2,7 @@
 import json
 
 import numpy as np
+import pytest
 from scipy.stats import spearmanr
 
 from archscore.engine.sweep.scoring import Scorer, ScoringPlan, WorkBatch
@@ -10,6 +11,7 @@ from tests.conftest import data_path
 from archscore.spaces.nb201 import from_naslib_key as naslib_to_arch
 
 
+@pytest.mark.slow
 def test_synflow_ranks_like_the_published_scores():
     zc = json.loads(data_path("naslib-zc", "zc_nasbench201.json").read_text())["cifar10"]
     keys = sorted(zc)  # 200 of the ~725, seeded: full-size networks are slow on CI (bench.fidelity does all)
@@ -26,6 +28,7 @@ def test_synflow_ranks_like_the_published_scores():
     assert rho >= 0.98, rho
 
 
+@pytest.mark.slow
 def test_nb101_synflow_ranks_like_the_published_scores():
     """Full-size NB101 networks (C=128, 3x3 cells) on 80 seeded cells of NASLib's 500 (bench.fidelity does all)."""
     from archscore.engine.evaluation.truth import load_naslib
@@ -45,6 +48,7 @@ def test_nb101_synflow_ranks_like_the_published_scores():
     assert rho >= 0.98, rho
 
 
+@pytest.mark.slow
 def test_nb301_synflow_ranks_like_the_published_scores():
     """Full-size NB301 networks (C=32, 8 cells) on 50 seeded genotypes of NASLib's 725."""
     zc = json.loads(data_path("naslib-zc", "zc_nasbench301.json").read_text())["cifar10"]

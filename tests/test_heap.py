@@ -32,6 +32,7 @@ def _kept_after_free(mode: str) -> int:
     return int(out.stdout)
 
 
+@pytest.mark.slow
 def test_freed_blocks_stay_in_the_process_only_when_tuned():
     assert _kept_after_free("default") < 1 << 20  # glibc mmaps the block and unmaps it on free
     assert _kept_after_free("tuned") > 6 << 20  # kept on the heap, ready for the next tensor

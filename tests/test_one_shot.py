@@ -220,6 +220,7 @@ def read_metrics(out):
 
 # -- scoring through the sweep, and evaluate against stand-alone truth ---------------------------
 
+@pytest.mark.slow
 def test_oneshot_scores_through_the_sweep_and_evaluates_against_trained_truth(ray_session, tmp_path):
     fmnist = f"fashion-mnist:{data_path('fashion-mnist')}"
     result = CliRunner().invoke(main, [

@@ -35,3 +35,10 @@ def test_the_public_api_is_importable_from_archscore():
     for name in ("SweepConfig", "run_sweep", "read_results", "Sample", "FromFile"):
         assert hasattr(archscore, name)
     assert archscore.__version__ == archscore.VERSION
+
+
+def test_ci_runs_exactly_the_readme_test_command():
+    """`.ci/run` is the README's second command; a change to one must be made to the other."""
+    readme = (ROOT / "README.md").read_text()
+    ci = (ROOT / ".ci" / "run").read_text().strip().splitlines()[-1]
+    assert ci.startswith("python3 -m venv .venv") and f"```bash\n{ci}\n```" in readme

@@ -1,4 +1,5 @@
 """Actor placement on Ray's logical GPUs (a CPU machine started with num_gpus=2)."""
+import pytest
 import ray
 
 from archscore.engine.sweep.actors import make_actor_class
@@ -26,6 +27,7 @@ def test_one_actor_per_gpu_sees_only_its_gpu(ray_session):
         assert f"[gpu {i['gpu_ids'][0]}]" in i["worker"]
 
 
+@pytest.mark.slow
 def test_fractional_gpus_pack_several_actors_per_gpu(ray_session):
     got = infos(0.5, 4)
     ids = sorted(i["gpu_ids"][0] for i in got)

@@ -52,6 +52,7 @@ def fit(*args: str) -> tuple[int, str]:
     return result.exit_code, result.output
 
 
+@pytest.mark.slow
 def test_fit_sweep_evaluate(ray_session, labelled, zero_shot, tmp_path):
     root, truth, archs = labelled
     code, out = fit("--truth", str(truth), "--train-size", "40", "--seed", "3", "--model", "mlp",

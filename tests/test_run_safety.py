@@ -81,6 +81,7 @@ def test_data_dir_without_files_fails_before_writing_then_the_corrected_run_work
     assert len(keys_of(out)) == 4
 
 
+@pytest.mark.slow
 def test_a_failure_shared_by_every_architecture_is_a_run_error(ray_session, tmp_path):
     config = SweepConfig("nb201", ["echo", "params"], str(tmp_path), Sample(40, seed=1), batch_size=8,
                          estimator_config={"echo": {"fail": "checkpoint /nowhere/ckpt.pt does not exist"}},
@@ -93,6 +94,7 @@ def test_a_failure_shared_by_every_architecture_is_a_run_error(ray_session, tmp_
     assert summary.rows_written == 80 and summary.statuses.ok == 80
 
 
+@pytest.mark.slow
 def test_resume_is_keyed_on_content_and_normalised_defaults(ray_session, tmp_path):
     archs = tmp_path / "archs.txt"
     archs.write_text("|nor_conv_3x3~0|+|none~0|skip_connect~1|+|none~0|none~1|nor_conv_1x1~2|\n"
@@ -113,6 +115,7 @@ def test_resume_is_keyed_on_content_and_normalised_defaults(ray_session, tmp_pat
     assert "macro" not in str(info.value) and "data" not in str(info.value)
 
 
+@pytest.mark.slow
 def test_summary_counts_statuses_and_a_run_with_no_ok_row_exits_non_zero(ray_session, tmp_path):
     bad = tmp_path / "bad.txt"
     bad.write_text("not an arch\n|bogus~0|+|none~0|none~1|+|none~0|none~1|none~2|\n")

@@ -47,6 +47,7 @@ def test_the_recipe_is_recorded_in_normal_form():
                                  {"valid_accuracy": {"epochs": 2}}))
 
 
+@pytest.mark.slow
 def test_train_command_writes_truth_that_evaluate_uses_and_resumes(ray_session, tmp_path):
     fmnist = data_path("fashion-mnist")
     args = ["train", "--space", "nb201", "--sample", "6", "--seed", "2", "--data", f"fashion-mnist:{fmnist}",

@@ -137,6 +137,7 @@ TINY = {"nb101": {"C": 8, "N": 1}, "darts": {"C": 4, "N": 1}, "nds_resnet": {"ma
     ("nds_resnet", {"bn_track_running_stats": True}),
     ("nds_resnext_a", {"bn_recalibrate_batches": 1, "archs_per_step": 2}),
 ])
+@pytest.mark.slow
 def test_a_supernet_trains_resumes_exactly_and_scores(synthetic, space_name, heuristics):
     space = get_space(space_name)
     macro = space.macro(**TINY[space_name])
@@ -345,6 +346,7 @@ def test_unset_dynamic_channels_resolves_to_the_space_default():
     assert Heuristics(dynamic_channels=False).for_space(get_space("nb101")).dynamic_channels is False
 
 
+@pytest.mark.slow
 def test_two_trainers_in_one_process_do_not_share_a_path_dropout_stream(synthetic):
     space, macro = get_space("darts"), get_space("darts").macro(C=4, N=1)
     h = Heuristics.from_mapping({"epochs": 2, "batch_size": 64, "path_dropout": 0.3})

@@ -11,6 +11,7 @@ from archscore.engine import FromFile, Sample, SweepConfig, read_results, run_sw
 from archscore.engine.cli import main
 
 
+@pytest.mark.slow
 def test_cli_all_writes_one_ok_row_per_arch_and_estimator(ray_session, tmp_path):
     out = tmp_path / "nb201"
     result = CliRunner().invoke(main, ["sweep", "--space", "nb201", "--estimators", "params,flops", "--all",
@@ -54,6 +55,7 @@ def test_bad_lines_become_invalid_rows_and_lose_nothing(ray_session, tmp_path):
     assert "unknown op 'bogus'" in rows[4]["error"] and rows[4]["arch"].startswith("|bogus")
 
 
+@pytest.mark.slow
 def test_parquet_and_csv_inputs(ray_session, tmp_path):
     pq.write_table(pa.table({"arch": [0, 5, 15624, 99999]}), tmp_path / "in.parquet")
     out = tmp_path / "o1"
@@ -105,6 +107,7 @@ def test_contradicting_class_count_is_refused(tmp_path):
                               macro={"num_classes": 10}, progress=False))
 
 
+@pytest.mark.slow
 def test_msgpack_stream_input_with_limits(ray_session, tmp_path):
     import msgpack
 

@@ -21,6 +21,8 @@ from __future__ import annotations
 import numpy as np
 from scipy import stats
 
+from archscore.engine.evaluation.stats import percentile_interval
+
 TOPK_RATIOS = (0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0)
 BRWR_RATIOS = (0.001, 0.005, 0.01, 0.05, 0.1, 0.2)
 #: below this K a top-K criterion is a handful of architectures: reported, but not meaningful
@@ -155,12 +157,7 @@ def bootstrap_ci(scores: np.ndarray, truth: np.ndarray, statistic, n_boot: int =
     for _ in range(n_boot):
         idx = rng.integers(0, len(scores), size=len(scores))
         values.append(statistic(scores[idx], truth[idx]))
-    values = np.asarray(values, dtype=np.float64)
-    values = values[np.isfinite(values)]
-    if not len(values):
-        return float("nan"), float("nan")
-    alpha = (1 - level) / 2
-    return float(np.quantile(values, alpha)), float(np.quantile(values, 1 - alpha))
+    return percentile_interval(np.asarray(values, dtype=np.float64), level)
 
 
 def one_shot_criteria(scores: np.ndarray, truth: np.ndarray, prefix: str = "") -> dict[str, float]:

@@ -23,6 +23,7 @@ import pyarrow as pa  # noqa: E402
 from scipy import stats  # noqa: E402
 
 from archscore.engine.evaluation.html import fmt, grid, page, png  # noqa: E402
+from archscore.engine.evaluation.stats import percentile_interval, spearman_ci as stats_ci  # noqa: E402
 from archscore.engine.run.schema import VERSION  # noqa: E402
 
 N_BOOT, SEED = 1000, 0
@@ -85,13 +86,8 @@ def rows_at(table: pa.Table, epoch: int | None) -> list[dict[str, Any]]:
 
 
 def interval(samples: np.ndarray, estimate: float) -> tuple[float, float]:
-    """95% percentile interval of bootstrap samples, widened to hold the estimate: resampling duplicates
-    trials, which inflates a share of variance, so the whole interval can otherwise sit above it."""
-    ok = samples[np.isfinite(samples)]
-    if len(ok) == 0 or not math.isfinite(estimate):
-        return NAN, NAN
-    lo, hi = np.percentile(ok, [2.5, 97.5])
-    return float(min(lo, estimate)), float(max(hi, estimate))
+    """95% percentile interval of bootstrap samples over trials, widened to hold the estimate."""
+    return percentile_interval(samples, 0.95, holding=estimate)
 
 
 def group_means(values: list[Any], y: np.ndarray, n_boot: int = N_BOOT, seed: int = SEED) -> list[dict[str, Any]]:
@@ -105,23 +101,9 @@ def group_means(values: list[Any], y: np.ndarray, n_boot: int = N_BOOT, seed: in
     return out
 
 
-def _rho(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Row-wise Spearman's rho; NaN where a row is constant."""
-    rx, ry = stats.rankdata(x, axis=1), stats.rankdata(y, axis=1)
-    rx, ry = rx - rx.mean(1, keepdims=True), ry - ry.mean(1, keepdims=True)
-    den = np.sqrt((rx ** 2).sum(1) * (ry ** 2).sum(1))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(den > 0, (rx * ry).sum(1) / den, NAN)
-
-
 def spearman_ci(x: list[Any], y: np.ndarray, n_boot: int = N_BOOT, seed: int = SEED) -> tuple[float, float, float]:
     """Spearman's rho between a numeric heuristic and the objective, and its bootstrap 95% interval."""
-    x, y = np.asarray(x, float), np.asarray(y, float)
-    if len(x) < 3:
-        return NAN, NAN, NAN
-    idx = np.random.default_rng(seed).integers(0, len(x), (n_boot, len(x)))
-    rho = float(_rho(x[None], y[None])[0])
-    return (rho, *interval(_rho(x[idx], y[idx]), rho))
+    return stats_ci(x, y, n_boot, seed)
 
 
 def groups_of(values: list[Any], numeric: bool) -> np.ndarray:
