@@ -22,7 +22,7 @@ from bench.stream import machine  # noqa: E402
 from archscore.engine import EnumerateAll, SweepConfig, run_sweep  # noqa: E402
 from archscore.engine.sweep.scoring import Scorer, ScoringPlan  # noqa: E402
 from archscore.engine.run.sink import ResultSink  # noqa: E402
-from archscore.engine.sweep.driver import _work_batches  # noqa: E402
+from archscore.engine.sweep.driver import work_batches  # noqa: E402
 from archscore.spaces import get_space  # noqa: E402
 
 
@@ -35,15 +35,15 @@ def main() -> None:
     space = get_space("nb201")
     scorer = Scorer(ScoringPlan("nb201", ("params", "flops")))
     print(f"machine: {machine()}")
-    scorer.score(next(_work_batches(space, EnumerateAll(), seeds, args.batch, set())))  # warm the tables
+    scorer.score(next(work_batches(space, EnumerateAll(), seeds, args.batch, set())))  # warm the tables
     results = {}
     start = time.perf_counter()
-    n = sum(len(scorer.score(b)) * 0 + len(b) for b in _work_batches(space, EnumerateAll(), seeds, args.batch, set()))
+    n = sum(len(scorer.score(b)) * 0 + len(b) for b in work_batches(space, EnumerateAll(), seeds, args.batch, set()))
     results["plain loop, scoring only"] = n / (time.perf_counter() - start)
     with tempfile.TemporaryDirectory() as tmp:
         start = time.perf_counter()
         sink = ResultSink(f"{tmp}/loop", {"bench": "loop"}).open()
-        for b in _work_batches(space, EnumerateAll(), seeds, args.batch, set()):
+        for b in work_batches(space, EnumerateAll(), seeds, args.batch, set()):
             sink.add(b.batch_id, scorer.score(b))
         sink.flush()
         results["plain loop + Parquet output"] = n / (time.perf_counter() - start)

@@ -178,6 +178,10 @@ class Space(ABC):
         """
         raise NotImplementedError(f"space {self.name!r} defines no ReNAS tensor")
 
+    #: published truth files' layouts the truth loader recognises: their architecture column ->
+    #: {metric column as the file names it: friendly alias}
+    truth_layouts: ClassVar[dict[str, dict[str, str]]] = {}
+
     #: where this space comes among those tried for a key of NASLib's published zero-cost files
     #: (lower first); None: NASLib publishes no such file for it
     naslib_order: ClassVar[int | None] = None

@@ -17,7 +17,6 @@ from archscore.spaces import get_space, list_spaces
 
 NAMES = list_estimators()
 TINY = {"C": 4, "N": 1}
-GOOD = np.array([15624 - 1, 9876, 4321])  # cells with convolutions on live paths
 NEEDS_SUPERNET = {"oneshot", "oneshot_loss"}
 
 
@@ -166,7 +165,7 @@ def test_data_batch_is_not_mutated(name):
         pytest.skip(f"{name} reads no data")
     x, y = scorer.ctx.data(0)
     x0, y0 = x.clone(), y.clone()
-    scorer.score(WorkBatch(1, 0, GOOD, 0))
+    scorer.score(WorkBatch(1, 0, items_for("nb201"), 0))
     assert torch.equal(x, x0) and torch.equal(y, y0) and not x.requires_grad
 
 
@@ -198,7 +197,7 @@ def test_bitwise_equal_across_processes():
     runs = [subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
             for _ in range(2)]
     a, b = (json.loads(r.strip().splitlines()[-1]) for r in runs)
-    assert a == b and len(a) == len(NAMES) * len(GOOD)
+    assert a == b and len(a) == len(NAMES) * len(items_for("nb201"))
 
 
 def test_degenerate_cell_gives_reasons_and_others_still_score():

@@ -14,7 +14,8 @@ from scipy import stats
 from archscore.engine.cli import main
 from archscore.engine.evaluation.evaluate import EvalOptions, evaluate, evaluation_metadata, pick_metric
 from archscore.engine.evaluation.report import render
-from archscore.engine.run.schema import RESULT_SCHEMA, VERSION, schema_with_config
+from archscore._core import VERSION
+from archscore.engine.run.schema import RESULT_SCHEMA, schema_with_config
 from archscore.engine.evaluation.truth import load_naslib, load_truth, metric_columns
 from tests.conftest import data_path
 

@@ -3,7 +3,7 @@
 Reference figures: NASLib's ``zc_nasbench101.json`` (published params/FLOPs of 500 cells) and the
 benchmark's own hashes (see test_nb101_graph.py). The builder was also checked, outside the repo,
 against NASBench-PyTorch ``37bc332``'s ``Network`` with the same weights and batch: equal logits on
-40 NASLib cells (bench/README notes the command).
+40 NASLib cells (docs/spaces.md records it).
 """
 import itertools
 import json
@@ -184,7 +184,7 @@ def test_full_enumeration_has_423624_cells_with_distinct_benchmark_hashes():
     encodings, hashes = nb101_enum.rebuild()  # computes, checks and refreshes the cache the other tests read
     assert len(encodings) == nb101_enum.SIZE == 423_624
     assert len(set(hashes.tolist())) == 423_624  # the benchmark's hashes: no two cells isomorphic
-    assert nb101_enum._table_digest(encodings, hashes) == nb101_enum.DIGEST
+    assert nb101_enum.table_digest(encodings, hashes) == nb101_enum.DIGEST
     counts = np.bincount((encodings & 7) + 2, minlength=8)[2:]
     assert np.cumsum(counts).tolist() == [1, 7, 91, 2_532, 64_542, 423_624]
 

@@ -188,8 +188,7 @@ def test_every_sampling_trains(synthetic):
         again = trainer(synthetic, sampling=sampling, data_portion=0.25, wsbn=True)
         again.train_epoch()
         assert torch.equal(torch.cat([again.model.state_dict()[k].flatten() for k in convs]), weights[sampling])
-    assert not torch.equal(weights["uniform"], weights["fairnas"]) and not torch.equal(weights["uniform"],
-                                                                                         weights["deiso"])
+    assert len({w.numpy().tobytes() for w in weights.values()}) == len(weights)  # each sampling trains its own
 
 
 @pytest.mark.slow

@@ -113,11 +113,37 @@ def test_the_cycle_finder_finds_a_planted_circle():
     assert _cycles(graph) == [["a", "b", "c"]]
 
 
+def _private_uses(path: Path) -> list[str]:
+    """``from archscore.X import _name``, and ``alias._name`` on a module alias of archscore's,
+    in a file outside the package (tests, benchmarks)."""
+    tree, found, aliases = ast.parse(path.read_text()), [], set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.level == 0 and (node.module or "").startswith("archscore"):
+            for a in node.names:
+                if a.name.startswith("_") and not a.name.startswith("__"):
+                    found.append(f"{path.relative_to(ROOT)}:{node.lineno} imports {a.name} from {node.module}")
+                elif f"{node.module}.{a.name}" in MODULES:
+                    aliases.add(a.asname or a.name)
+        elif isinstance(node, ast.Import):
+            aliases |= {a.asname for a in node.names if a.name.startswith("archscore") and a.asname}
+    for node in ast.walk(tree):
+        if (isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id in aliases
+                and node.attr.startswith("_") and not node.attr.startswith("__")):
+            found.append(f"{path.relative_to(ROOT)}:{node.lineno} reads {node.value.id}.{node.attr}")
+    return found
+
+
 def test_no_private_name_is_imported_from_another_file():
     private = [f"{MODULES[m].relative_to(ROOT)}:{line} imports {name} from {target}"
                for m in MODULES for target, name, line in _imports(m)
                if name and name.startswith("_") and target.startswith("archscore") and target != m]
     assert private == []
+
+
+def test_tests_and_benchmarks_use_no_private_name_of_the_package():
+    outside = [p for folder in ("tests", "bench") for p in sorted((ROOT / folder).rglob("*.py"))]
+    assert len(outside) > 20
+    assert [use for p in outside for use in _private_uses(p)] == []
 
 
 @pytest.mark.parametrize("room", ["_core", "spaces", "estimators", "engine"])

@@ -319,11 +319,11 @@ def test_max_concurrent_trials_reaches_the_variant_generator(tmp_path):
 
 def test_a_half_written_result_line_is_skipped(tmp_path, caplog):
     from archscore.engine.run.sink import Store
-    from archscore.engine.tune.results import _reports
+    from archscore.engine.tune.results import trial_reports
 
     trial = tmp_path / "experiment" / "_trial_x"
     trial.mkdir(parents=True)
     (trial / "result.json").write_text(json.dumps({"epoch": 1, "trial_id": "x"}) + "\n"
                                        + json.dumps({"epoch": 2, "trial_id": "x"}) + "\n{\"epoch\": 3, \"tr")
-    assert [r["epoch"] for r in _reports(Store(tmp_path), "experiment/_trial_x")] == [1, 2]
+    assert [r["epoch"] for r in trial_reports(Store(tmp_path), "experiment/_trial_x")] == [1, 2]
     assert "not whole JSON" in caplog.text

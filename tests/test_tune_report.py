@@ -7,7 +7,7 @@ import pyarrow as pa
 import pytest
 
 from archscore.engine.tune import report as R
-from archscore.engine.run.schema import VERSION
+from archscore._core import VERSION
 from archscore.engine.tune.results import schema
 
 SEARCH = {"sampling": {"choice": ["uniform", "fairnas"]}, "lr": {"loguniform": [0.005, 0.1]},

@@ -157,7 +157,8 @@ def bootstrap_ci(scores: np.ndarray, truth: np.ndarray, statistic, n_boot: int =
     for _ in range(n_boot):
         idx = rng.integers(0, len(scores), size=len(scores))
         values.append(statistic(scores[idx], truth[idx]))
-    return percentile_interval(np.asarray(values, dtype=np.float64), level)
+    alpha = (1 - level) / 2
+    return percentile_interval(np.asarray(values, dtype=np.float64), alpha, 1 - alpha)
 
 
 def one_shot_criteria(scores: np.ndarray, truth: np.ndarray, prefix: str = "") -> dict[str, float]:

@@ -35,6 +35,7 @@ from archscore.estimators.predictors import load as load_predictor
 from archscore.engine.evaluation import criteria as C
 from archscore.spaces import get_space
 
+from archscore.engine.run.data import macro_for_data
 from archscore.engine.run.schema import STATUS_OK, config_of
 from archscore.engine.run.sink import RUN_FILE
 from archscore.engine.evaluation.truth import pick_metric
@@ -155,12 +156,10 @@ def _truth_map(truth: pa.Table, metric: str, by_class: bool) -> tuple[dict[str, 
 
 def _macro_of(space_name: str, run_config: dict[str, Any]) -> Any:
     """The macro config the run scored with: its overrides, and the class count its data implies."""
-    from archscore.engine.sweep.scoring import ScoringPlan, resolve_macro
-
     space = get_space(space_name)
     overrides = run_config.get("macro") or {}
     try:
-        return resolve_macro(space, ScoringPlan(space_name, (), dict(overrides), data=run_config.get("data")))
+        return macro_for_data(space, dict(overrides), run_config.get("data"))
     except ValueError:
         return space.macro(**overrides)
 
@@ -274,7 +273,6 @@ def _without_training_split(truth: pa.Table, run_config: dict[str, Any], opts: E
     if not opts.exclude_training:
         return truth, ""
     import pyarrow.compute as pc
-
 
     keys, files = training_split(run_config, opts.truth_by_class)
     if not keys:

@@ -10,17 +10,16 @@ from scipy import stats
 NAN = float("nan")
 
 
-def percentile_interval(samples: np.ndarray, level: float = 0.95,
+def percentile_interval(samples: np.ndarray, lower: float = 0.025, upper: float = 0.975,
                         holding: float | None = None) -> tuple[float, float]:
-    """The central ``level`` interval of the finite ``samples`` (NaN, NaN if none). With
+    """The ``lower`` and ``upper`` quantiles of the finite ``samples`` (NaN, NaN if none). With
     ``holding``, widened to hold that estimate: resampling duplicates units (trials), which can
     inflate a statistic so that the whole interval otherwise sits beside the estimate."""
     ok = np.asarray(samples, dtype=np.float64)
     ok = ok[np.isfinite(ok)]
     if len(ok) == 0 or (holding is not None and not math.isfinite(holding)):
         return NAN, NAN
-    alpha = (1 - level) / 2
-    lo, hi = float(np.quantile(ok, alpha)), float(np.quantile(ok, 1 - alpha))
+    lo, hi = float(np.quantile(ok, lower)), float(np.quantile(ok, upper))
     if holding is not None:
         lo, hi = min(lo, holding), max(hi, holding)
     return lo, hi
@@ -35,12 +34,12 @@ def spearman_rows(x: np.ndarray, y: np.ndarray) -> np.ndarray:
         return np.where(den > 0, (rx * ry).sum(1) / den, NAN)
 
 
-def spearman_ci(x: np.ndarray, y: np.ndarray, n_boot: int, seed: int, level: float = 0.95) -> tuple[float, float, float]:
-    """Spearman's rho of ``x`` with ``y`` and its bootstrap interval over pairs (widened to hold
-    rho); NaN for fewer than 3 pairs."""
+def spearman_ci(x: np.ndarray, y: np.ndarray, n_boot: int, seed: int) -> tuple[float, float, float]:
+    """Spearman's rho of ``x`` with ``y`` and its bootstrap 95% interval over pairs (widened to
+    hold rho); NaN for fewer than 3 pairs."""
     x, y = np.asarray(x, float), np.asarray(y, float)
     if len(x) < 3:
         return NAN, NAN, NAN
     idx = np.random.default_rng(seed).integers(0, len(x), (n_boot, len(x)))
     rho = float(spearman_rows(x[None], y[None])[0])
-    return (rho, *percentile_interval(spearman_rows(x[idx], y[idx]), level, holding=rho))
+    return (rho, *percentile_interval(spearman_rows(x[idx], y[idx]), holding=rho))

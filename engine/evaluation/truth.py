@@ -7,8 +7,9 @@ named as in the source file. Friendly aliases of those names (``test_accuracy`` 
 
 Which columns are metrics:
 
-- the NB201 CSV layouts: their loss and accuracy columns (not ``index``, ``C``, ``N``,
-  ``num_classes``, ... nor the ``*-time`` columns);
+- a benchmark's own CSV layouts (each space lists its own in ``Space.truth_layouts``: NB201's
+  two): their loss and accuracy columns (not ``index``, ``C``, ``N``, ``num_classes``, ... nor
+  the ``*-time`` columns);
 - any other CSV/Parquet file: its floating-point columns, except those whose name says they
   measure time (``time``, ``seconds``): integer columns are identifiers or configuration
   (``index``, ``C``, ``N``) and times are costs, not quality. ``load_truth(metrics=[...])``
@@ -30,19 +31,11 @@ import pyarrow as pa
 import pyarrow.csv as pcsv
 import pyarrow.parquet as pq
 
+from archscore._core import VERSION
 from archscore.spaces import SPACES, Space, get_space
 
-from archscore.engine.run.schema import RESULT_SCHEMA, STATUS_NONFINITE, STATUS_OK, VERSION
+from archscore.engine.run.schema import RESULT_SCHEMA, STATUS_NONFINITE, STATUS_OK
 
-#: NB201 CSV layouts we recognise: arch column -> {metric column as in the file: friendly alias}
-NB201_LAYOUTS = {
-    "arch_str": {"valid-accuracy": "valid_accuracy", "test-accuracy": "test_accuracy",
-                 "train-accuracy": "train_accuracy", "valid-loss": "valid_loss", "test-loss": "test_loss",
-                 "train-loss": "train_loss"},
-    "ArchitectureString": {"CIFAR10TestAccuracy200Epochs": "cifar10_test_accuracy",
-                           "CIFAR100TestAccuracy200Epochs": "cifar100_test_accuracy",
-                           "ImageNetTestAccuracy200Epochs": "imagenet16_120_test_accuracy"},
-}
 #: schema metadata key of a truth table: JSON {alias: column}
 ALIASES_KEY = b"archscore.metric_aliases"
 #: columns of a generic file whose name matches this measure time, a cost: not metrics
@@ -88,12 +81,13 @@ def _is_numeric(field: pa.Field) -> bool:
 
 def load_truth(path: str | Path, space: str = "nb201", arch_column: str | None = None,
                metrics: list[str] | None = None) -> pa.Table:
-    """Truth from a CSV/Parquet file, a NASLib ``zc_*.json`` or a NB201 CSV layout.
+    """Truth from a CSV/Parquet file, a NASLib ``zc_*.json`` or a benchmark's own CSV layout
+    (the space's :attr:`~archscore.spaces.base.Space.truth_layouts`, e.g. NB201's).
 
     Args:
         arch_column: column holding architectures (strings or int encodings); detected for the
-            NB201 layouts, else ``arch``.
-        metrics: numeric columns to keep (file names or, for the NB201 layouts, their aliases);
+            space's layouts, else ``arch``.
+        metrics: numeric columns to keep (file names or, for the space's layouts, their aliases);
             default: the file's metric columns (see the module docstring).
 
     Raises:
@@ -112,7 +106,7 @@ def load_truth(path: str | Path, space: str = "nb201", arch_column: str | None =
     sp = get_space(space)
     layout: dict[str, str] | None = None
     if arch_column is None:
-        for column, mapping in NB201_LAYOUTS.items():
+        for column, mapping in sp.truth_layouts.items():
             if column in table.column_names:
                 arch_column, layout = column, mapping
                 break

@@ -235,3 +235,19 @@ def check_training_data(spec: str, macro: Any, portions: Sequence[float] = ()) -
     except ValueError as exc:
         raise ValueError(f"data source {data}: {exc}") from None
     return data
+
+
+def macro_for_data(space: Any, overrides: dict[str, Any], data: str | None) -> Any:
+    """``space``'s macro config with ``overrides``; its class count follows the data source
+    unless set explicitly.
+
+    Raises:
+        ValueError: an explicit ``num_classes`` that contradicts the data source.
+    """
+    macro = space.macro(**overrides)
+    if data and hasattr(macro, "num_classes"):
+        classes = DataSpec.parse(data).num_classes(macro.num_classes)
+        if "num_classes" in overrides and int(overrides["num_classes"]) != classes:
+            raise ValueError(f"--macro num_classes={overrides['num_classes']} but data {data!r} has {classes} classes")
+        macro = macro.with_overrides({"num_classes": classes})
+    return macro

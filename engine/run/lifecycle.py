@@ -86,7 +86,7 @@ class LeasedRun:
 
 
 @contextmanager
-def leased_run(store: Store, address: str | None, shape_of: Callable[[dict[str, float]], ActorShape],
+def leased_run(store: Store, *, address: str | None, shape_of: Callable[[dict[str, float]], ActorShape],
                resource_timeout_s: float | None = None, takeover: bool = False,
                stop: threading.Event | None = None, handle_signals: bool = True,
                directories: tuple[str, ...] = ()) -> Iterator[LeasedRun]:

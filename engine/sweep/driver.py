@@ -19,7 +19,6 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Iterator
 
-
 from archscore.spaces import Space
 
 from archscore.engine.run.errors import ClusterLost, UniformFailure
@@ -121,7 +120,7 @@ class SweepSummary:
         return "\n".join(lines)
 
 
-def _work_batches(space: Space, source: InputSource, seeds: list[int], batch_size: int,
+def work_batches(space: Space, source: InputSource, seeds: list[int], batch_size: int,
                   done: set[int]) -> Iterator[WorkBatch]:
     """Numbered batches of the input (seed-major); ids already in ``done`` are skipped."""
     batch_id = 0
@@ -203,7 +202,8 @@ def run_sweep(config: SweepConfig) -> SweepSummary:
             n_actors = max(1, int(resources.get("CPU", 1) // max(config.cpus_per_actor, 1e-9)))
         return ActorShape(n_actors, config.cpus_per_actor, gpus)
 
-    with leased_run(sink.store, config.address, shape_of, config.resource_timeout_s, config.takeover, stop) as run:
+    with leased_run(sink.store, address=config.address, shape_of=shape_of, resource_timeout_s=config.resource_timeout_s,
+                    takeover=config.takeover, stop=stop) as run:
         sink.lease = run.lease
         return _run(config, plan, space, estimators, batch_size, sink, run)
 
@@ -243,7 +243,7 @@ def _run(config: SweepConfig, plan: ScoringPlan, space: Space, estimators: list[
         sink.add(batch_id, table)
 
     try:
-        stats = scheduler.run(_work_batches(space, config.source, config.seeds, batch_size, set(sink.done)),
+        stats = scheduler.run(work_batches(space, config.source, config.seeds, batch_size, set(sink.done)),
                               on_done=on_done, failure_rows=rows.failure_rows, on_progress=progress.update)
     except BaseException:
         _finish(progress, scheduler, sink, check, failing=True)

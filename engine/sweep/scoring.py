@@ -16,12 +16,14 @@ import msgpack
 import numpy as np
 import pyarrow as pa
 
+from archscore._core import VERSION
 from archscore.estimators import ScoringContext, get_estimator, groups_of, partition
 from archscore.estimators.base import describe_exception
 from archscore.spaces import Space, get_space
 
-from archscore.engine.run.data import BatchCache, DataSpec, DatasetCache, input_shape_of, load_images, make_batch
-from archscore.engine.run.schema import RESULT_SCHEMA, STATUS_ERROR, STATUS_INVALID, STATUS_NONFINITE, STATUS_OK, VERSION
+from archscore.engine.run.data import (BatchCache, DataSpec, DatasetCache, check_training_data, input_shape_of,
+                                       macro_for_data, make_batch)
+from archscore.engine.run.schema import RESULT_SCHEMA, STATUS_ERROR, STATUS_INVALID, STATUS_NONFINITE, STATUS_OK
 
 
 @dataclass(frozen=True)
@@ -65,19 +67,8 @@ _PACKER = msgpack.Packer()  # msgpack-encodes each architecture's compact encodi
 
 
 def resolve_macro(space: Space, plan: ScoringPlan) -> Any:
-    """The plan's macro config; its class count follows the data source unless set explicitly.
-
-    Raises:
-        ValueError: an explicit ``num_classes`` that contradicts the data source.
-    """
-    macro = space.macro(**plan.macro)
-    if plan.data and hasattr(macro, "num_classes"):
-
-        classes = DataSpec.parse(plan.data).num_classes(macro.num_classes)
-        if "num_classes" in plan.macro and int(plan.macro["num_classes"]) != classes:
-            raise ValueError(f"--macro num_classes={plan.macro['num_classes']} but data {plan.data!r} has {classes} classes")
-        macro = macro.with_overrides({"num_classes": classes})
-    return macro
+    """The plan's macro config (see :func:`~archscore.engine.run.data.macro_for_data`)."""
+    return macro_for_data(space, plan.macro, plan.data)
 
 
 def prepare_plan(plan: ScoringPlan) -> tuple[ScoringPlan, Space, list[Any]]:
@@ -114,13 +105,7 @@ def prepare_plan(plan: ScoringPlan) -> tuple[ScoringPlan, Space, list[Any]]:
     plan = replace(plan, data=data)
     macro = resolve_macro(space, plan)
     if any(e.needs_dataset for e in estimators):
-        from archscore.estimators.training import to_tensor
-
-        try:  # the whole source loads, and its images fit the network
-            images = load_images(DataSpec.parse(data), getattr(macro, "num_classes", 10), input_shape_of(macro))
-            to_tensor(images.test_x[:1], images, input_shape_of(macro))
-        except ValueError as exc:
-            raise ValueError(f"data source {data}: {exc}") from None
+        check_training_data(data, macro)  # the whole source loads, and its images fit the network
     if any(e.needs_data for e in estimators):
         if plan.batch_size < max(e.min_batch for e in estimators):
             raise ValueError(f"--data-batch-size {plan.batch_size} is below the {max(e.min_batch for e in estimators)} "
@@ -228,10 +213,8 @@ class Scorer:
         num_classes = getattr(macro, "num_classes", None)
         data = dataset = None
         if any(e.needs_data for e in self.estimators):
-
             data = BatchCache(plan.data or "synthetic", plan.batch_size, input_shape, num_classes, device)
         if any(e.needs_dataset for e in self.estimators):
-
             dataset = DatasetCache(plan.data or "synthetic", num_classes or 10, input_shape)
         self.ctx = ScoringContext(self.space, macro, device, data, num_classes, input_shape, plan.batch_size,
                                   dataset)

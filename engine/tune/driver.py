@@ -43,6 +43,7 @@ from archscore.engine.tune.trial import run_trial
 
 log = logging.getLogger("archscore")
 
+
 def run_tune(config: TuneConfig) -> pa.Table:
     """Run (or continue) the search; returns the trials table. See the module docstring.
 
@@ -55,21 +56,21 @@ def run_tune(config: TuneConfig) -> pa.Table:
     prepared = prepare(config)
     store = Store(config.out)
     refuse_other_settings(store, RUN_FILE, prepared.record, config.out, "tune")
-    # Tune saves the experiment's state every few seconds: a killed driver's rerun then redoes at
-    # most that much (its trials continue from their own checkpoints)
-    previous_period = os.environ.get("TUNE_GLOBAL_CHECKPOINT_S")
-    os.environ.setdefault("TUNE_GLOBAL_CHECKPOINT_S", "2")
 
     def shape_of(resources: dict[str, float]) -> ActorShape:
         return ActorShape(1, config.cpus_per_trial, default_gpus(config.gpus_per_trial, resources))
 
-    try:
-        with leased_run(store, config.address, shape_of, config.resource_timeout_s, config.takeover,
-                        handle_signals=False) as run:  # Ctrl-C is Tune's (see _interrupt_tune_on_signals)
+    with leased_run(store, address=config.address, shape_of=shape_of, resource_timeout_s=config.resource_timeout_s,
+                    takeover=config.takeover, handle_signals=False) as run:  # Ctrl-C is Tune's (see below)
+        # Tune saves the experiment's state every few seconds: a killed driver's rerun then redoes
+        # at most that much (its trials continue from their own checkpoints)
+        previous_period = os.environ.get("TUNE_GLOBAL_CHECKPOINT_S")
+        os.environ.setdefault("TUNE_GLOBAL_CHECKPOINT_S", "2")
+        try:
             return _run(config, prepared, store, run)
-    finally:
-        if previous_period is None:
-            os.environ.pop("TUNE_GLOBAL_CHECKPOINT_S", None)
+        finally:
+            if previous_period is None:
+                os.environ.pop("TUNE_GLOBAL_CHECKPOINT_S", None)
 
 
 def _run(config: TuneConfig, prepared: Prepared, store: Store, run: LeasedRun) -> pa.Table:

@@ -24,7 +24,7 @@ from scipy import stats  # noqa: E402
 
 from archscore.engine.evaluation.html import fmt, grid, page, png  # noqa: E402
 from archscore.engine.evaluation.stats import percentile_interval, spearman_ci as stats_ci  # noqa: E402
-from archscore.engine.run.schema import VERSION  # noqa: E402
+from archscore._core import VERSION  # noqa: E402
 
 N_BOOT, SEED = 1000, 0
 MIN_TRIALS, MIN_FINISHED = 3, 4  # fewer usable trials: no numbers; fewer finished: no finished-trials view
@@ -87,7 +87,7 @@ def rows_at(table: pa.Table, epoch: int | None) -> list[dict[str, Any]]:
 
 def interval(samples: np.ndarray, estimate: float) -> tuple[float, float]:
     """95% percentile interval of bootstrap samples over trials, widened to hold the estimate."""
-    return percentile_interval(samples, 0.95, holding=estimate)
+    return percentile_interval(samples, holding=estimate)
 
 
 def group_means(values: list[Any], y: np.ndarray, n_boot: int = N_BOOT, seed: int = SEED) -> list[dict[str, Any]]:

@@ -82,7 +82,7 @@ def trials_table(grid: Any, prepared: Prepared, cpus: float, gpus: float,
     for result in grid:
         trial_dir = os.path.basename(result.path.rstrip("/"))
         trial_rel = f"{EXPERIMENT}/{trial_dir}"
-        reports = _reports(store, trial_rel)
+        reports = trial_reports(store, trial_rel)
         if trial_dir not in trials:
             raise RunError(f"Tune returned a result for {trial_dir}, a trial its experiment does not list")
         trial_id, status = trials[trial_dir]
@@ -129,7 +129,7 @@ def _trials(grid: Any, interrupted: bool) -> dict[str, tuple[str, str]]:
     return {os.path.basename(t.path.rstrip("/")): (t.trial_id, status.get(t.status, "running")) for t in trials}
 
 
-def _reports(store: Store, trial_rel: str) -> list[dict[str, Any]]:
+def trial_reports(store: Store, trial_rel: str) -> list[dict[str, Any]]:
     """The trial's reports in order, one per epoch (a report repeated after a restore keeps its last)."""
     raw = store.read(f"{trial_rel}/result.json")
     if not raw:
@@ -227,7 +227,7 @@ def best_row(rows: list[dict[str, Any]]) -> dict[str, Any] | None:
 
 def write_outputs(store: Store, table: pa.Table, best: dict[str, Any] | None, prepared: Prepared) -> None:
     """trials.parquet, best/ and report.html, each written whole (atomically on local disks)."""
-    from archscore.engine.run.schema import VERSION
+    from archscore._core import VERSION
     from archscore.engine.tune.report import tune_report_html
 
     meta = {b"archscore.version": VERSION.encode(), b"archscore.tune": json.dumps(prepared.record).encode()}

@@ -58,9 +58,11 @@ def run_trial(config: dict[str, Any], setup: dict[str, Any]) -> None:
             tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(directory))
 
 
-# Tune names trial directories after the trainable (``experiment/_trial_<id>_...``): the name this
-# function had before it was public, kept so that experiment layouts do not change
+# Tune names trial directories after the trainable (``experiment/_trial_<id>_...``) and restores an
+# experiment by that name: the name this function had before it was public, kept so that layouts
+# and earlier experiments stay valid; the alias lets pickle find the function by that name
 run_trial.__name__ = run_trial.__qualname__ = "_trial"
+_trial = run_trial
 
 
 def trainer_for(record: dict[str, Any], config: dict[str, Any]) -> tuple[Any, Any]:

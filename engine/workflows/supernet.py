@@ -104,13 +104,6 @@ class _SupernetActor:
         return self.trainer.scorer(eval_batches, batch_size).score(archs)[0].tolist()
 
 
-def _truth_sample(config: SupernetConfig, macro: Any) -> tuple[list[str], np.ndarray, str] | None:
-    """A fixed, seeded set of truth architectures (strings) and their values, or None."""
-    if not config.truth:
-        return None
-    return truth_sample(config.truth, config.space, config.metric, config.truth_archs, macro)
-
-
 def train_supernet(config: SupernetConfig, should_stop: threading.Event | None = None) -> pa.Table:
     """Train (or continue) a supernet; returns the metrics table. See the module docstring.
 
@@ -122,7 +115,7 @@ def train_supernet(config: SupernetConfig, should_stop: threading.Event | None =
     heuristics = config.heuristics.for_space(space)
     macro = check_settings(space, space.macro(**config.macro), heuristics)
     data = check_training_data(config.data, macro)
-    truth = _truth_sample(config, macro)
+    truth = truth_sample(config.truth, config.space, config.metric, config.truth_archs, macro) if config.truth else None
     record = {"space": config.space, "macro": macro.as_dict(), "heuristics": heuristics.as_dict(),
               "data": data, "truth": None if truth is None else {"archs": truth[0], "metric": truth[2]},
               "eval_batches": config.eval_batches, "eval_batch_size": config.eval_batch_size}
@@ -133,8 +126,8 @@ def train_supernet(config: SupernetConfig, should_stop: threading.Event | None =
     def shape_of(resources: dict[str, float]) -> ActorShape:
         return ActorShape(1, config.cpus, default_gpus(config.gpus, resources))
 
-    with leased_run(store, config.address, shape_of, config.resource_timeout_s, config.takeover, stop,
-                    directories=("checkpoints",)) as run:
+    with leased_run(store, address=config.address, shape_of=shape_of, resource_timeout_s=config.resource_timeout_s,
+                    takeover=config.takeover, stop=stop, directories=("checkpoints",)) as run:
         return _train(config, record, truth, store, run)
 
 
@@ -205,7 +198,7 @@ def _read_metrics(store: Store) -> list[dict[str, Any]]:
 
 
 def _write_metrics(store: Store, rows: list[dict[str, Any]]) -> None:
-    from archscore.engine.run.schema import VERSION
+    from archscore._core import VERSION
 
     table = pa.Table.from_pylist(rows).replace_schema_metadata({b"archscore.version": VERSION.encode()})
     buf = io.BytesIO()

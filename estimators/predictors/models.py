@@ -2,7 +2,8 @@
 trees (scikit-learn's HistGradientBoostingRegressor). Seeded and deterministic on CPU."""
 from __future__ import annotations
 
-from typing import Any, Sequence
+from contextlib import contextmanager
+from typing import Any, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -13,6 +14,18 @@ from archscore.spaces import Space
 from .base import PREDICTORS, Predictor
 from .features import FeatureSet, Featurizer
 from .losses import LOSSES
+
+
+@contextmanager
+def one_torch_thread() -> Iterator[None]:
+    """torch on one intra-op thread for the block (a process-wide setting: scoring actors run one
+    call at a time; a caller that runs torch on several threads at once should not predict then)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
 
 
 class Standardizer:
@@ -128,17 +141,13 @@ class TorchPredictor(Predictor):
     def _forward_each(net: Any, t: Any, v: Any) -> np.ndarray:
         """One architecture at a time, on one thread: float32 matrix kernels sum in an order that
         depends on how many rows they see, so a batched score would change in its last bits with
-        the other architectures in the call (work batch size, resume). Alone, it cannot."""
+        the other architectures in the call (work batch size, resume). Alone, it cannot. The cost
+        is measured by ``bench/predict_rows.py``."""
         net.eval()
         n = len(t) if t is not None else len(v)
-        threads = torch.get_num_threads()
-        torch.set_num_threads(1)
-        try:
-            with torch.no_grad():
-                out = [net(t[i:i + 1] if t is not None else None, v[i:i + 1] if v is not None else None)
-                       for i in range(n)]
-        finally:
-            torch.set_num_threads(threads)
+        with one_torch_thread(), torch.no_grad():
+            out = [net(t[i:i + 1] if t is not None else None, v[i:i + 1] if v is not None else None)
+                   for i in range(n)]
         return torch.cat(out).double().numpy() if n else np.zeros(0)
 
     def _predict(self, space: Space, features: FeatureSet, archs: list[Any]) -> np.ndarray:

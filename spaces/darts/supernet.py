@@ -5,7 +5,7 @@ The search cell of DARTS (quark0/darts ``model_search.py``): node ``i`` (2..5) h
 every earlier state, and every edge holds all candidate ops. ``DartsSupernet(macro, ...)(x, arch)``
 runs the genotype ``arch``: each node evaluates only its two chosen (input, op) pairs and sums
 them, so it computes exactly what DARTS's search network computes with one-hot architecture
-weights (checked against quark0/darts on the same weights, see the README), and, with affine BN,
+weights (checked against quark0/darts on the same weights, see docs/spaces.md), and, with affine BN,
 exactly the stand-alone :class:`~archscore.spaces.darts.model.DartsNetwork` of ``arch`` with the
 inherited weights (a test). The 7 NB301 ops are the candidates; DARTS's ``none`` is not one, as no
 NB301 genotype uses it. Stem, preprocessing, reductions and classifier are the stand-alone

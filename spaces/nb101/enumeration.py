@@ -94,7 +94,7 @@ def _relabel(labels: tuple[int, ...], p: tuple[int, ...]) -> tuple[int, ...]:
     return tuple(out)
 
 
-def _table_digest(encodings: np.ndarray, hashes: np.ndarray) -> str:
+def table_digest(encodings: np.ndarray, hashes: np.ndarray) -> str:
     h = hashlib.sha256(encodings.astype("<i8").tobytes())
     h.update(hashes.astype("S16").tobytes())
     return h.hexdigest()
@@ -125,9 +125,9 @@ def _hash_chunk(encodings: np.ndarray) -> np.ndarray:
 def rebuild() -> tuple[np.ndarray, np.ndarray]:
     """Compute the table, check its count and digest, and write it to the cache atomically."""
     encodings, hashes = compute_table()
-    if len(encodings) != SIZE or _table_digest(encodings, hashes) != DIGEST:
+    if len(encodings) != SIZE or table_digest(encodings, hashes) != DIGEST:
         raise RuntimeError(f"NB101 enumeration found {len(encodings)} cells with digest "
-                           f"{_table_digest(encodings, hashes)}; expected {SIZE} with {DIGEST}")
+                           f"{table_digest(encodings, hashes)}; expected {SIZE} with {DIGEST}")
     path = cache_dir() / CACHE_NAME
     path.parent.mkdir(parents=True, exist_ok=True)
     buf = io.BytesIO()
@@ -144,7 +144,7 @@ def load_cached(path: Path) -> tuple[np.ndarray, np.ndarray] | None:
             encodings, hashes = f["encodings"], f["hashes"]
     except (OSError, KeyError, ValueError, EOFError):
         return None
-    if len(encodings) != SIZE or _table_digest(encodings, hashes) != DIGEST:
+    if len(encodings) != SIZE or table_digest(encodings, hashes) != DIGEST:
         return None
     return encodings, hashes
 

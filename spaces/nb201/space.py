@@ -28,6 +28,15 @@ class NB201Space(Space):
         return arch.index
 
     naslib_order = 0
+    #: NB201's truth CSVs: NAS-Landscapes' averaged results, and NATS-Bench's three datasets
+    truth_layouts = {
+        "arch_str": {"valid-accuracy": "valid_accuracy", "test-accuracy": "test_accuracy",
+                     "train-accuracy": "train_accuracy", "valid-loss": "valid_loss", "test-loss": "test_loss",
+                     "train-loss": "train_loss"},
+        "ArchitectureString": {"CIFAR10TestAccuracy200Epochs": "cifar10_test_accuracy",
+                               "CIFAR100TestAccuracy200Epochs": "cifar100_test_accuracy",
+                               "ImageNetTestAccuracy200Epochs": "imagenet16_120_test_accuracy"},
+    }
 
     def from_naslib_key(self, key: str) -> NB201Arch:
         """NASLib's op-tuple key, e.g. ``"(0, 2, 3, 2, 3, 1)"`` (its own op codes and edge order)."""
