@@ -119,7 +119,7 @@ def batches(data: ImageData, images: np.ndarray, labels: np.ndarray, batch_size:
 
 @dataclass(frozen=True)
 class Schedule:
-    """Learning rate per step: linear warm-up, then cosine to 0, step decay or constant."""
+    """Learning rate per step: linear warm-up, then cosine to ``lr_min``, step decay or constant."""
 
     lr: float
     kind: str
@@ -128,6 +128,8 @@ class Schedule:
     warmup_epochs: float = 0.0
     step_every: int = 30
     step_gamma: float = 0.1
+    #: the cosine schedule's floor (PyTorch's eta_min)
+    lr_min: float = 0.0
 
     def __call__(self, step: int) -> float:
         epoch = step / max(self.steps_per_epoch, 1)
@@ -135,7 +137,8 @@ class Schedule:
             return self.lr * (step + 1) / max(self.warmup_epochs * self.steps_per_epoch, 1)
         if self.kind == "cosine":
             total = max(self.epochs - self.warmup_epochs, 1e-9)
-            return 0.5 * self.lr * (1 + math.cos(math.pi * min((epoch - self.warmup_epochs) / total, 1.0)))
+            progress = min((epoch - self.warmup_epochs) / total, 1.0)
+            return self.lr_min + 0.5 * (self.lr - self.lr_min) * (1 + math.cos(math.pi * progress))
         if self.kind == "step":
             return self.lr * self.step_gamma ** int(epoch // self.step_every)
         return self.lr

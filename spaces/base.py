@@ -178,6 +178,15 @@ class Space(ABC):
         """
         raise NotImplementedError(f"space {self.name!r} defines no ReNAS tensor")
 
+    def op_counts(self, archs: Sequence[Hashable]) -> dict[str, np.ndarray]:
+        """How often each operation occurs in each architecture (op name -> counts): what bias
+        analyses correlate estimates with (Ning et al.: a supernet that prefers skips).
+
+        Raises:
+            NotImplementedError: the space's architectures are not made of a few named ops.
+        """
+        raise NotImplementedError(f"space {self.name!r} defines no op counts")
+
     #: published truth files' layouts the truth loader recognises: their architecture column ->
     #: {metric column as the file names it: friendly alias}
     truth_layouts: ClassVar[dict[str, dict[str, str]]] = {}

@@ -296,3 +296,71 @@ def test_pbt_continues_under_mutated_hyperparameters_only(synthetic):
     shaped = trainer(synthetic, data_portion=0.25, lr=0.02, bn_track_running_stats=True)
     with pytest.raises(ValueError, match="heuristics.bn_track_running_stats"):
         shaped.load_state(state, may_differ=("lr",))
+
+
+def test_weight_decay_reaches_ops_a_step_did_not_train_as_the_reference_does(synthetic):
+    """nas-landmarkreg zeroes gradients in place (torch 1.6's zero_grad): once an op has been
+    trained, every later step decays it (and moves it by momentum) even when it is not sampled.
+    ``grad_to_none`` leaves it alone in those steps; an op never sampled moves in neither."""
+    conv3 = SPACE.decode(sum(3 * 5 ** e for e in range(6)))  # every edge conv3x3
+    conv1 = SPACE.decode(sum(2 * 5 ** e for e in range(6)))  # every edge conv1x1
+    assert set(conv3.ops) == {3} and set(conv1.ops) == {2}
+    for to_none in (False, True):
+        t = trainer(synthetic, grad_to_none=to_none, batch_size=16)
+        plan = iter([[conv3]] + [[conv1]] * 1000)
+        t.sampler.step = lambda: next(plan)  # step 1 trains the 3x3 convs, every later step the 1x1s
+        name = next(k for k in t.model.state_dict() if ".candidates.0.ops.3." in k and k.endswith("weight")
+                    and t.model.state_dict()[k].dim() == 4)
+        param = dict(t.model.named_parameters())[name]
+        snapshots, step = [], t.optimizer.step
+
+        def recording_step(*args, **kwargs):
+            out = step(*args, **kwargs)
+            snapshots.append(param.detach().clone())
+            return out
+
+        t.optimizer.step = recording_step
+        initial = param.detach().clone()
+        t.train_epoch()
+        assert len(snapshots) >= 3 and not torch.equal(snapshots[0], initial)  # trained in step 1
+        later_moved = [not torch.equal(a, b) for a, b in zip(snapshots, snapshots[1:])]
+        assert all(later_moved) if not to_none else not any(later_moved), to_none
+    assert Heuristics().grad_to_none is False and "nas-landmarkreg" in HEURISTICS_DOC["grad_to_none"][1]
+
+
+def test_the_cosine_schedule_ends_at_its_floor():
+    from archscore.estimators.training import Schedule
+
+    s = Schedule(0.025, "cosine", epochs=4, steps_per_epoch=10, lr_min=0.001)
+    assert s(0) == pytest.approx(0.025) and s(40) == pytest.approx(0.001) and s(20) == pytest.approx(0.013)
+    assert Schedule(0.1, "cosine", 2, 5)(10) == pytest.approx(0.0)  # the stand-alone recipes' floor stays 0
+    with pytest.raises(ValueError, match="lr_min"):
+        Heuristics(lr_min=-0.001)
+
+
+@pytest.mark.slow
+def test_supernet_training_writes_the_bias_of_its_scores_each_epoch(ray_session, tmp_path):
+    """With --truth, every epoch's metrics hold Kendall tau of the subnet scores with params,
+    FLOPs and each op's count (Ning et al.'s bias analysis), beside tau with the truth."""
+    from archscore.engine.evaluation import criteria as C
+    from archscore.engine.workflows import SupernetConfig, train_supernet
+    from archscore.engine.workflows.supernet import bias_covariates
+
+    archs = SPACE.sample(12, np.random.default_rng(3))
+    params = SPACE.costs_many(archs, TINY)[0]
+    truth = tmp_path / "truth.csv"
+    truth.write_text("arch,accuracy\n" + "".join(f"{SPACE.to_string(a)},{p / 1e3}\n" for a, p in zip(archs, params)))
+    table = train_supernet(SupernetConfig(space="nb201", data=f"fashion-mnist:{data_path('fashion-mnist')}",
+                                          out=str(tmp_path / "sn"), macro={"C": 4, "N": 1},
+                                          heuristics=Heuristics(epochs=2, batch_size=64, data_portion=0.03),
+                                          truth=str(truth), metric="accuracy", truth_archs=12, eval_batches=2,
+                                          eval_batch_size=64))
+    rows = table.to_pylist()
+    ops = [f"bias_tau_ops_{op}" for op in ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")]
+    assert [r["epoch"] for r in rows] == [1, 2]
+    for r in rows:
+        assert all(-1 <= r[k] <= 1 for k in ["bias_tau_params", "bias_tau_flops", *ops]), r
+        assert r["bias_tau_params"] == pytest.approx(r["kendall_tau"])  # the truth here is params itself
+    covariates = bias_covariates("nb201", [SPACE.to_string(a) for a in archs], TINY.as_dict())
+    assert np.array_equal(covariates["params"], params) and set(covariates) == {"params", "flops", *[o[9:] for o in ops]}
+    assert C.bias_criteria(params, {"x": params})["bias_tau_x"] == pytest.approx(1.0)

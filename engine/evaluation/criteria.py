@@ -167,3 +167,11 @@ def one_shot_criteria(scores: np.ndarray, truth: np.ndarray, prefix: str = "") -
     return {prefix + "kendall_tau": kendall_tau(scores, truth),
             prefix + "sparse_kendall_tau": sparse_kendall_tau(scores, truth, 0.1),
             prefix + "p_at_top_5pct": precision_at_top_k(scores, truth, 0.05)}
+
+
+def bias_criteria(scores: np.ndarray, covariates: dict[str, np.ndarray], prefix: str = "bias_tau_") -> dict[str, float]:
+    """Kendall tau of the scores with each covariate (params, FLOPs, op counts), named with
+    ``prefix``: Ning et al.'s bias analysis of one-shot estimates (a supernet that ranks by size
+    or by skip count, whatever the truth says). NaN where a covariate is constant."""
+    return {prefix + name: kendall_tau(scores, np.asarray(values, dtype=np.float64))
+            for name, values in covariates.items()}

@@ -6,7 +6,9 @@ Layout of a run directory::
     OUT/checkpoint.pt            the latest checkpoint (replaced atomically each epoch)
     OUT/checkpoints/epoch-NNNN.pt  every epoch's checkpoint (score them as separate estimators)
     OUT/metrics.parquet          one row per epoch: train loss/accuracy, seconds, and with --truth
-                                 Kendall tau, sparse Kendall tau and P@top5% on held-out truth archs
+                                 Kendall tau, sparse Kendall tau and P@top5% on held-out truth archs,
+                                 and the bias of the scores: Kendall tau with params, FLOPs and each
+                                 op's count (``bias_tau_params``, ``bias_tau_ops_<op>``, ...)
 
 The trainer (plain torch, :mod:`archscore.estimators.one_shot.trainer`) runs on one actor (a GPU
 when the cluster has one); the driver writes every file, so a kill at any moment leaves the last
@@ -20,7 +22,7 @@ import logging
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 import pyarrow as pa
@@ -146,6 +148,7 @@ def _train(config: SupernetConfig, record: dict[str, Any], truth: Any, store: St
         log.info("resuming %s from its epoch-%d checkpoint", config.out, epoch)
     else:
         epoch = 0
+    covariates = None if truth is None else bias_covariates(config.space, truth[0], record["macro"])
     epochs = config.heuristics.epochs
     while epoch < epochs:
         metrics = _get(actor.train_epoch.remote(), stop)
@@ -154,6 +157,7 @@ def _train(config: SupernetConfig, record: dict[str, Any], truth: Any, store: St
             start = time.perf_counter()
             scores = np.array(_get(actor.score.remote(truth[0], config.eval_batches, config.eval_batch_size), stop))
             metrics.update(C.one_shot_criteria(scores, truth[1]))
+            metrics.update(C.bias_criteria(scores, covariates))
             metrics.update({"n_truth_archs": len(truth[0]), "score_seconds": time.perf_counter() - start})
         blob = _get(actor.checkpoint.remote(), stop)
         lease.check()
@@ -165,6 +169,18 @@ def _train(config: SupernetConfig, record: dict[str, Any], truth: Any, store: St
                                                            if k != "epoch" and isinstance(v, float)))
     ray.kill(actor)
     return pa.Table.from_pylist(rows)
+
+
+def bias_covariates(space_name: str, archs: Sequence[str], macro: dict[str, Any]) -> dict[str, np.ndarray]:
+    """What one-shot scores are checked for bias against: the subnets' params and FLOPs at the
+    supernet's macro and, where the space names its ops, each op's count (``ops_<name>``)."""
+    space = get_space(space_name)
+    parsed = [space.parse(a) for a in archs]
+    params, flops = space.costs_many(parsed, space.macro(**macro))
+    covariates = {"params": params, "flops": flops}
+    if space.provides("op_counts"):
+        covariates.update({f"ops_{name}": counts for name, counts in space.op_counts(parsed).items()})
+    return covariates
 
 
 def _check_same_run(store: Store, record: dict[str, Any], out: str) -> None:

@@ -28,6 +28,7 @@ class Heuristics:
     wsbn: bool = False
     bn_recalibrate_batches: int = 0
     lr: float = 0.025
+    lr_min: float = 0.001
     lr_schedule: str = "cosine"
     warmup_epochs: float = 0.0
     weight_decay: float = 5e-4
@@ -35,6 +36,7 @@ class Heuristics:
     batch_size: int = 256
     epochs: int = 10
     grad_clip: float = 5.0
+    grad_to_none: bool = False
     path_dropout: float = 0.0
     topology: str = "edges"
     dynamic_channels: bool | None = None
@@ -49,6 +51,7 @@ class Heuristics:
             ("archs_per_step", self.archs_per_step >= 1, ">= 1"),
             ("bn_recalibrate_batches", self.bn_recalibrate_batches >= 0, ">= 0"),
             ("lr", self.lr > 0, "> 0"),
+            ("lr_min", self.lr_min >= 0, ">= 0"),
             ("lr_schedule", self.lr_schedule in LR_SCHEDULES, f"one of {', '.join(LR_SCHEDULES)}"),
             ("warmup_epochs", 0 <= self.warmup_epochs < self.epochs, "in [0, epochs)"),
             ("weight_decay", self.weight_decay >= 0, ">= 0"),
@@ -155,14 +158,22 @@ HEURISTICS_DOC: dict[str, tuple[str, str]] = {
              "NB101 and NDS", "Yu et al. (NAO-style WSBN); Liu et al. DARTS"),
     "bn_recalibrate_batches": ("before scoring a subnet, reset BN statistics and recompute them as a cumulative "
                                "average over this many training batches (0: batch statistics)", "Yu et al., Ning et al."),
-    "lr": ("initial learning rate of SGD", "Yu et al. NB201 scripts (0.025)"),
-    "lr_schedule": ("cosine (to 0), step (x0.1 every 30 epochs) or constant", "Yu et al. (cosine)"),
+    "lr": ("initial learning rate of SGD", "nas-landmarkreg a00c361 bash/exps/validate-landmarkloss.sh (0.025)"),
+    "lr_min": ("where the cosine schedule ends (PyTorch's eta_min; above lr it anneals up, as PyTorch does)", "nas-landmarkreg a00c361 learning_rate_min "
+                                                                 "(0.001; the NB201 scripts keep the default)"),
+    "lr_schedule": ("cosine (from lr to lr_min, per step; the reference steps per epoch), step (x0.1 every 30 "
+                    "epochs) or constant", "nas-landmarkreg a00c361 (cosine)"),
     "warmup_epochs": ("linear learning-rate warm-up", "common practice (0)"),
-    "weight_decay": ("L2 weight decay", "Yu et al. (5e-4)"),
-    "momentum": ("SGD momentum (no Nesterov)", "Yu et al. (0.9)"),
-    "batch_size": ("images per step", "Yu et al. (256)"),
+    "weight_decay": ("L2 weight decay", "nas-landmarkreg a00c361 validate-landmarkloss.sh (5e-4; its argparse "
+                                        "default is 3e-4)"),
+    "momentum": ("SGD momentum (no Nesterov)", "nas-landmarkreg a00c361 (0.9, the default its scripts keep)"),
+    "batch_size": ("images per step", "nas-landmarkreg a00c361 validate-landmarkloss.sh (256; argparse default 64)"),
     "epochs": ("training epochs", "Yu et al. use 400 at full size; the CLI sets it"),
     "grad_clip": ("gradient-norm clipping (0: off)", "Yu et al., Ning et al. (5)"),
+    "grad_to_none": ("false: gradients are zeroed in place before each step, so an op trained once keeps getting "
+                     "weight decay and momentum in the steps that do not sample it (ops never sampled have no "
+                     "gradient and stay as initialised); true: set to None, so a step moves only the ops it trains",
+                     "nas-landmarkreg a00c361 (optimizer.zero_grad() under torch 1.6: in place)"),
     "path_dropout": ("drop a cell's whole output per sample while training, rate scaled by depth "
                      "((i+1)/L x rate for cell i of L), kept outputs rescaled; never while scoring",
                      "Yu et al. (NAO-style, off by default)"),

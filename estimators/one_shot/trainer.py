@@ -55,7 +55,8 @@ class SupernetTrainer:
         self.model = space.supernet(self.macro, **h.module_options()).to(device)
         self.split = split(data, h.data_portion, VALID_FRACTION, seed=0)
         self.steps_per_epoch = -(-len(self.split.train) // h.batch_size)
-        self.schedule = Schedule(h.lr, h.lr_schedule, h.epochs, self.steps_per_epoch, h.warmup_epochs)
+        self.schedule = Schedule(h.lr, h.lr_schedule, h.epochs, self.steps_per_epoch, h.warmup_epochs,
+                                 lr_min=h.lr_min)
         self.optimizer = make_optimizer(self.model.parameters(), h.lr, h.momentum, h.weight_decay, nesterov=False)
         self.rng = np.random.default_rng([h.seed, 2])
         self.sampler = PathSampler(space, h.sampling, h.archs_per_step, self.rng, self.macro)
@@ -82,7 +83,7 @@ class SupernetTrainer:
                             self.input_shape, self.rng, self.data.crop_flip, self.device):
             for group in self.optimizer.param_groups:
                 group["lr"] = self.schedule(self.step)
-            self.optimizer.zero_grad(set_to_none=True)
+            self.optimizer.zero_grad(set_to_none=h.grad_to_none)
             for arch in self.sampler.step():
                 logits = self.model(x, self.space.subnet_key(arch))
                 loss = F.cross_entropy(logits, y)
@@ -110,7 +111,10 @@ class SupernetTrainer:
         return {"format": CHECKPOINT_FORMAT, "space": self.space.name, "macro": self.macro.as_dict(),
                 "heuristics": self.heuristics.as_dict(), "data": self.data_spec, "epoch": self.epoch,
                 "step": self.step, "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
-                "rng": self.rng.bit_generator.state, "torch_rng": self.generator.get_state()}
+                "rng": self.rng.bit_generator.state, "torch_rng": self.generator.get_state(),
+                # the parameters holding a (zeroed) gradient: with grad_to_none off, the optimizer
+                # keeps decaying exactly these, so a resumed run must hold them too
+                "with_grad": [name for name, p in self.model.named_parameters() if p.grad is not None]}
 
     def load_state(self, state: dict[str, Any], may_differ: tuple[str, ...] = ()) -> None:
         """Continue from :meth:`state` of a trainer with the same heuristics and data, except the
@@ -130,6 +134,9 @@ class SupernetTrainer:
         if keys:
             raise ValueError(f"the checkpoint was trained with other settings ({', '.join(keys)})")
         self.model.load_state_dict(state["model"])
+        with_grad = set(state.get("with_grad", ()))
+        for name, p in self.model.named_parameters():
+            p.grad = p.new_zeros(p.shape) if name in with_grad else None
         self.optimizer.load_state_dict(state["optimizer"])
         for group in self.optimizer.param_groups:  # the optimizer's state carries its own copies
             group["momentum"], group["weight_decay"] = self.heuristics.momentum, self.heuristics.weight_decay

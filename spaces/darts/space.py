@@ -30,6 +30,15 @@ class DartsSpace(Space):
 
     naslib_order = 2  # NB301's compact genotype keys, which parse reads
 
+    def op_counts(self, archs: Sequence[DartsArch]) -> dict[str, np.ndarray]:
+        """Chosen edges carrying each op, over both cells (0-16)."""
+        counts = np.zeros((len(archs), len(OPS)))
+        for k, arch in enumerate(archs):
+            for cell in arch.cells():
+                for _, op in cell:
+                    counts[k, op] += 1
+        return {name: counts[:, i] for i, name in enumerate(OPS)}
+
     def one_hot(self, archs: Sequence[DartsArch]) -> np.ndarray:
         return features.one_hot(archs)
 

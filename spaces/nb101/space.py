@@ -9,6 +9,7 @@ import numpy as np
 
 from ..base import SPACES, Space
 from . import enumeration, features
+from .graph import OPS
 from .arch import NB101Arch, NB101Macro, SIZE, canonical_string, costs, decode, from_spec, parse, to_string
 
 
@@ -28,6 +29,15 @@ class NB101Space(Space):
         return arch.encoding
 
     naslib_order = 1  # keys are the matrix's entries then op codes, which parse reads
+
+    def op_counts(self, archs: Sequence[NB101Arch]) -> dict[str, np.ndarray]:
+        """Vertices of the pruned cell carrying each op (a degenerate cell has none)."""
+        counts = np.zeros((len(archs), len(OPS)))
+        for k, arch in enumerate(archs):
+            if arch.pruned is not None:
+                for op in arch.pruned[1]:
+                    counts[k, op] += 1
+        return {name: counts[:, i] for i, name in enumerate(OPS)}
 
     def one_hot(self, archs: Sequence[NB101Arch]) -> np.ndarray:
         return features.one_hot(archs)

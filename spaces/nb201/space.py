@@ -42,6 +42,11 @@ class NB201Space(Space):
         """NASLib's op-tuple key, e.g. ``"(0, 2, 3, 2, 3, 1)"`` (its own op codes and edge order)."""
         return from_naslib_key(key)
 
+    def op_counts(self, archs: Sequence[NB201Arch]) -> dict[str, np.ndarray]:
+        """Edges carrying each op (0-6), "none" included."""
+        ops = np.array([a.ops for a in archs], dtype=np.int64).reshape(len(archs), NUM_EDGES)
+        return {name: (ops == i).sum(1).astype(np.float64) for i, name in enumerate(OPS)}
+
     def one_hot(self, archs: Sequence[NB201Arch]) -> np.ndarray:
         return features.one_hot(archs)
 
