@@ -12,7 +12,7 @@ import logging
 import os
 import signal
 import threading
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator
 
@@ -100,7 +100,7 @@ def leased_run(store: Store, *, address: str | None, shape_of: Callable[[dict[st
     stop = stop if stop is not None else threading.Event()
     embedded = ensure_ray(address)
     try:
-        with stop_on_signals(stop) if handle_signals else _nothing():
+        with stop_on_signals(stop) if handle_signals else nullcontext():
             shape = shape_of(ray.cluster_resources())
             timeout = resource_timeout_s if resource_timeout_s is not None else (
                 0.0 if embedded else JOINED_RESOURCE_TIMEOUT_S)
@@ -116,8 +116,3 @@ def leased_run(store: Store, *, address: str | None, shape_of: Callable[[dict[st
     finally:
         if embedded:
             ray.shutdown()
-
-
-@contextmanager
-def _nothing() -> Iterator[None]:
-    yield
