@@ -366,3 +366,29 @@ def test_report_states_n_seeds_data_macro_and_marks_small_k(nb201_truth):
     assert "K = 2 &lt; 5: not meaningful" in page and "K=2" in text and "K=0" in text
     published = render(evaluate(_results(rows[:50]), nb201_truth, EvalOptions(n_boot=0)))
     assert "not recorded" in published
+
+
+def test_op_count_bias_and_agreement_between_estimators(nb201_truth):
+    """Ning et al.'s analyses: a score that counts skips has bias tau 1 with #skip, and two
+    estimators (say, two supernet seeds) ranking alike agree at tau 1, opposite at -1."""
+    from archscore.engine.evaluation.evaluate import agreement
+    from archscore.spaces import get_space
+
+    space = get_space("nb201")
+    archs = nb201_truth.column("arch").to_pylist()[:60]
+    hashes = nb201_truth.column("hash").to_pylist()[:60]
+    skips = space.op_counts([space.parse(a) for a in archs])["skip_connect"]
+    noise = np.random.default_rng(0).normal(size=60) * 1e-3
+    rows = ([(a, h, "s0", 0, float(k + e), "ok") for a, h, k, e in zip(archs, hashes, skips, noise)]
+            + [(a, h, "s1", 0, float(2 * (k + e)), "ok") for a, h, k, e in zip(archs, hashes, skips, noise)]
+            + [(a, h, "flipped", 0, float(-(k + e)), "ok") for a, h, k, e in zip(archs, hashes, skips, noise)])
+    ev = evaluate(_results(rows), nb201_truth, EvalOptions(n_boot=0))
+    assert ev.value("s0", "bias_tau_ops_skip_connect") == pytest.approx(
+        stats.kendalltau(skips + noise, skips).statistic)
+    assert ev.value("s0", "bias_tau_ops_skip_connect") > 0.8 and ev.value("flipped", "bias_tau_ops_skip_connect") < -0.8
+    assert np.isfinite(ev.value("s0", "bias_tau_params"))
+    names, m = agreement(ev.points)
+    assert names == ["flipped", "s0", "s1"]
+    assert m[1, 2] == pytest.approx(1.0) and m[0, 1] == pytest.approx(-1.0) and np.allclose(np.diag(m), 1.0)
+    text = re.sub(r"<[^>]+>", " ", render(ev))
+    assert "Bias and variance of the estimates" in text and "ops_skip_connect" in text

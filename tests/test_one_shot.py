@@ -361,6 +361,10 @@ def test_supernet_training_writes_the_bias_of_its_scores_each_epoch(ray_session,
     for r in rows:
         assert all(-1 <= r[k] <= 1 for k in ["bias_tau_params", "bias_tau_flops", *ops]), r
         assert r["bias_tau_params"] == pytest.approx(r["kendall_tau"])  # the truth here is params itself
+        assert len(r["truth_scores"]) == 12
+    assert np.isnan(rows[0]["tau_previous_epoch"])  # the variance across epochs: none before the first
+    assert rows[1]["tau_previous_epoch"] == pytest.approx(
+        C.kendall_tau(np.array(rows[1]["truth_scores"]), np.array(rows[0]["truth_scores"])))
     covariates = bias_covariates("nb201", [SPACE.to_string(a) for a in archs], TINY.as_dict())
     assert np.array_equal(covariates["params"], params) and set(covariates) == {"params", "flops", *[o[9:] for o in ops]}
     assert C.bias_criteria(params, {"x": params})["bias_tau_x"] == pytest.approx(1.0)

@@ -99,6 +99,8 @@ class Points:
     flops: np.ndarray
     archs: np.ndarray
     higher_is_better: bool
+    #: op name -> how often it occurs in each architecture (spaces made of named ops; NaN elsewhere)
+    op_counts: dict[str, np.ndarray] = field(default_factory=dict)
 
     @property
     def failed(self) -> np.ndarray:
@@ -244,6 +246,7 @@ def evaluate(results: pa.Table, truth: pa.Table, options: EvalOptions | None = N
     truth_values = np.array([universe[a][1] for a in archs], dtype=np.float64)
     oriented_truth = truth_values if truth_higher else -truth_values
     params, flops = _costs(archs, [universe[a][0] for a in archs], run_config, ev)
+    op_counts = _op_counts(archs, [universe[a][0] for a in archs])
     rows: list[dict[str, Any]] = []
     for name, seed in keys:
         registered = base_name(name) in ESTIMATORS
@@ -253,7 +256,7 @@ def evaluate(results: pa.Table, truth: pa.Table, options: EvalOptions | None = N
         got = ok_score[name, seed]
         s = np.array([got.get(a, np.nan) for a in archs], dtype=np.float64)
         pts = Points(name, seed, s if higher else -s, oriented_truth, params, flops, np.array(archs, dtype=object),
-                     higher)
+                     higher, op_counts)
         ev.points.append(pts)
         counts = {"n_rows": scan.n_rows[name, seed],
                   "n_unmatched": scan.unmatched.get((name, seed), 0),
@@ -282,6 +285,37 @@ def _without_training_split(truth: pa.Table, run_config: dict[str, Any], opts: E
     what = "isomorphism classes" if opts.truth_by_class else "architectures"
     return kept, (f"{truth.num_rows - kept.num_rows} truth rows of the {len(keys)} {what} the predictor(s) "
                   f"trained on ({', '.join(files)}) are left out of the evaluation set")
+
+
+def _op_counts(archs: list[str], spaces: list[str]) -> dict[str, np.ndarray]:
+    """Each op's count per architecture, where its space names its ops (NaN for the others)."""
+    counts: dict[str, np.ndarray] = {}
+    for space_name in sorted(set(spaces)):
+        space = get_space(space_name)
+        if not space.provides("op_counts"):
+            continue
+        where = [i for i, s in enumerate(spaces) if s == space_name]
+        for op, values in space.op_counts([space.parse(archs[i]) for i in where]).items():
+            counts.setdefault(op, np.full(len(archs), np.nan))[where] = values
+    return counts
+
+
+def agreement(points: list[Points]) -> tuple[list[str], np.ndarray]:
+    """Kendall tau between every two estimators' scores (each one's first seed), over the
+    architectures both scored ok: with the checkpoints of one supernet at several epochs, or of
+    supernets trained with several seeds, as the estimators, this is Ning et al.'s variance of
+    one-shot estimates across epochs or seeds (1: the same ranking)."""
+    first: dict[str, Points] = {}
+    for p in sorted(points, key=lambda p: p.seed):
+        first.setdefault(p.estimator, p)
+    names = sorted(first)
+    m = np.full((len(names), len(names)), np.nan)
+    for i, a in enumerate(names):
+        for j, b in enumerate(names):
+            both = ~first[a].failed & ~first[b].failed
+            if both.sum() > 1:
+                m[i, j] = C.kendall_tau(first[a].scores[both], first[b].scores[both])
+    return names, m
 
 
 def _costs(archs: list[str], spaces: list[str], run_config: dict[str, Any],
@@ -354,6 +388,13 @@ def _criteria_rows(pts: Points, metric: str, opts: EvalOptions, counts: dict[str
     # bias: does the estimator track the network's size? Over the ok scores only.
     out.append(row("bias_params_spearman", C.spearman(s[ok], pts.params[ok]) if n_ok > 1 else float("nan"), n_ok))
     out.append(row("bias_flops_spearman", C.spearman(s[ok], pts.flops[ok]) if n_ok > 1 else float("nan"), n_ok))
+    # Ning et al.'s bias analysis: Kendall tau with size and with each op's count (a supernet that
+    # prefers skips ranks by #skip, whatever the truth says)
+    covariates = {"params": pts.params, "flops": pts.flops, **{f"ops_{op}": c for op, c in pts.op_counts.items()}}
+    for cov, values in covariates.items():
+        use = ok & np.isfinite(values)
+        out.append(row(f"bias_tau_{cov}", C.kendall_tau(s[use], values[use]) if use.sum() > 1 else float("nan"),
+                       int(use.sum())))
     return out
 
 

@@ -25,7 +25,7 @@ from archscore.estimators import ESTIMATORS, base_name  # noqa: E402
 from archscore.engine.evaluation import criteria as C  # noqa: E402
 from archscore.spaces import get_space  # noqa: E402
 
-from archscore.engine.evaluation.evaluate import MISSING, Evaluation, Points  # noqa: E402
+from archscore.engine.evaluation.evaluate import MISSING, Evaluation, Points, agreement  # noqa: E402
 from archscore._core import VERSION, write_atomic  # noqa: E402
 from archscore.engine.evaluation.html import fmt, grid as panel_grid, page, png  # noqa: E402
 
@@ -397,7 +397,36 @@ def render(ev: Evaluation, title: str = "archscore evaluation") -> str:
             parts.append(f"<tr><td>{html.escape(r['estimator'])}</td><td>{r['criterion']}</td>"
                          f"<td>{fmt(r['value'], 4)}</td><td>{r['n']}</td></tr>")
         parts.append("</table>")
+    parts.append(_bias_and_agreement(ev, rows, names, points))
     return page(title, parts)
+
+
+def _bias_and_agreement(ev: Evaluation, rows: _Rows, names: list[str], points: dict[str, Points]) -> str:
+    """Ning et al.'s analyses of efficient estimators: bias (Kendall tau with size and op counts)
+    and variance (how far estimators that should agree, e.g. epochs or seeds of one supernet, do)."""
+    covs = ["params", "flops", *[f"ops_{op}" for op in next(iter(points.values())).op_counts]]
+    out = ["<h2>Bias and variance of the estimates (Ning et al.)</h2>",
+           "<p class=caption>Kendall tau of each estimator's scores (first seed, ok scores) with the network's "
+           "size and with how often each op occurs; the truth's own row says which bias would be earned. Below, "
+           "Kendall tau between every two estimators' scores: with checkpoints of one supernet at several epochs, "
+           "or supernets trained with several seeds, scored as separate estimators, it is the variance of the "
+           "estimate across epochs or seeds.</p>",
+           "<table><tr><th>estimator</th>" + "".join(f"<th>{html.escape(c)}</th>" for c in covs) + "</tr>"]
+    truth = next(iter(points.values()))
+    truth_row = [C.kendall_tau(truth.truth[np.isfinite(v)], v[np.isfinite(v)]) if np.isfinite(v).sum() > 1
+                 else float("nan") for v in (truth.params, truth.flops, *truth.op_counts.values())]
+    out.append("<tr><td><i>truth</i></td>" + "".join(f"<td>{fmt(v, 3)}</td>" for v in truth_row) + "</tr>")
+    for n in names:
+        out.append(f"<tr><td>{html.escape(n)}</td>" + "".join(
+            f"<td>{fmt(rows.value(points[n], f'bias_tau_{c}'), 3)}</td>" for c in covs) + "</tr>")
+    out.append("</table>")
+    if len(names) > 1:
+        order, m = agreement(ev.points)
+        out.append("<table><tr><th></th>" + "".join(f"<th>{html.escape(n)}</th>" for n in order) + "</tr>")
+        for i, n in enumerate(order):
+            out.append(f"<tr><td>{html.escape(n)}</td>" + "".join(f"<td>{fmt(v, 3)}</td>" for v in m[i]) + "</tr>")
+        out.append("</table>")
+    return "".join(out)
 
 
 def write_report(ev: Evaluation, out: str | Path, title: str = "archscore evaluation") -> Path:

@@ -8,7 +8,9 @@ Layout of a run directory::
     OUT/metrics.parquet          one row per epoch: train loss/accuracy, seconds, and with --truth
                                  Kendall tau, sparse Kendall tau and P@top5% on held-out truth archs,
                                  and the bias of the scores: Kendall tau with params, FLOPs and each
-                                 op's count (``bias_tau_params``, ``bias_tau_ops_<op>``, ...)
+                                 op's count (``bias_tau_params``, ``bias_tau_ops_<op>``, ...), the
+                                 truth archs' scores (``truth_scores``) and Kendall tau with the
+                                 previous epoch's (``tau_previous_epoch``: the variance across epochs)
 
 The trainer (plain torch, :mod:`archscore.estimators.one_shot.trainer`) runs on one actor (a GPU
 when the cluster has one); the driver writes every file, so a kill at any moment leaves the last
@@ -159,6 +161,11 @@ def _train(config: SupernetConfig, record: dict[str, Any], truth: Any, store: St
             metrics.update(C.one_shot_criteria(scores, truth[1]))
             metrics.update(C.bias_criteria(scores, covariates))
             metrics.update({"n_truth_archs": len(truth[0]), "score_seconds": time.perf_counter() - start})
+            # Ning et al.'s variance across epochs: how far this epoch's ranking moved from the last one's
+            previous = rows[-1].get("truth_scores") if rows else None
+            metrics["tau_previous_epoch"] = (C.kendall_tau(scores, np.asarray(previous)) if previous is not None
+                                             and len(previous) == len(scores) else float("nan"))
+            metrics["truth_scores"] = scores.tolist()
         blob = _get(actor.checkpoint.remote(), stop)
         lease.check()
         rows.append(metrics)
