@@ -100,8 +100,9 @@ def final_scores(setting: str, seed: int, args: argparse.Namespace) -> pa.Table:
 
 def final_criteria(table: pa.Table) -> dict[str, float]:
     scores, truth = table.column("accuracy").to_numpy(), table.column("truth").to_numpy()
+    loss = -table.column("loss").to_numpy()  # oneshot_loss: lower is better
     return {"tau": C.kendall_tau(scores, truth), "sparse_tau": C.sparse_kendall_tau(scores, truth, 0.1),
-            "p_top10": C.precision_at_top_k(scores, truth, 0.10)}
+            "p_top10": C.precision_at_top_k(scores, truth, 0.10), "tau_loss": C.kendall_tau(loss, truth)}
 
 
 def write_atomic(table: pa.Table, path: Path) -> None:
@@ -119,13 +120,14 @@ def epoch_lines(name: str, table: pa.Table) -> list[str]:
 
 
 def summary_lines(results: Path, params_tau: float) -> list[str]:
-    """Mean and spread over seeds per setting, and the seed-to-seed tau of the per-cell scores."""
+    """Mean and spread over seeds per setting (tau, sd, range, sparse tau, P@top10% of ``oneshot``;
+    mean tau of ``oneshot_loss``), and the mean tau between two seeds' per-cell accuracies."""
     finals: dict[str, list[pa.Table]] = {}
     for path in sorted(results.glob("*.final.parquet")):
         setting = path.name[: -len(".final.parquet")].rsplit("-s", 1)[0]
         finals.setdefault(setting, []).append(pq.read_table(path))
     lines = [f"{'setting':14s} seeds  {'tau mean':>8s} {'sd':>6s} {'min':>6s} {'max':>6s}  {'sparse':>6s}  "
-             f"{'P@10%':>6s}  seed-seed tau", f"{'params':14s} {'-':>5s}  {params_tau:8.3f}"]
+             f"{'P@10%':>6s}  {'loss tau':>8s}  seed-seed tau", f"{'params':14s} {'-':>5s}  {params_tau:8.3f}"]
     for setting in [s for s in SETTINGS if s in finals]:
         crit = [final_criteria(t) for t in finals[setting]]
         taus = np.array([c["tau"] for c in crit])
@@ -134,6 +136,7 @@ def summary_lines(results: Path, params_tau: float) -> list[str]:
         sd = taus.std(ddof=1) if len(taus) > 1 else float("nan")
         lines.append(f"{setting:14s} {len(taus):5d}  {taus.mean():8.3f} {sd:6.3f} {taus.min():6.3f} {taus.max():6.3f}  "
                      f"{np.mean([c['sparse_tau'] for c in crit]):6.3f}  {np.mean([c['p_top10'] for c in crit]):6.3f}  "
+                     f"{np.mean([c['tau_loss'] for c in crit]):8.3f}  "
                      + (f"{np.mean(pair):.3f}" if pair else "-"))
     return lines
 
