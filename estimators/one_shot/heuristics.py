@@ -179,7 +179,8 @@ HEURISTICS_DOC: dict[str, tuple[str, str]] = {
                      "Yu et al. (NAO-style, off by default)"),
     "topology": ("edges: every edge owns its ops (NB201 as published); nodes: edges from the cell input own "
                  "their ops while the edges from intermediate nodes into a node share one op set",
-                 "Yu et al. (op_on_edge / op_on_node)"),
+                 "edges: NB201 as published (Dong & Yang); nas-landmarkreg a00c361's NB201 scripts keep its "
+                 "argparse default op_on_node (cnn_search_configs.py:90), i.e. nodes; the ablation measures both"),
     "dynamic_channels": ("share convolution weights across channel counts by slicing (first channels); unset: the "
                          "space's default (NB101: on, as Yu et al.'s nasbench101; NDS: on, the only form, as Ning "
                          "et al.'s ordinal supernet). Off on NB101: each width owns its weights. Refused on "
