@@ -54,7 +54,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     space = get_space("nb201")
     data = f"fashion-mnist:{Path(args.fmnist).resolve()}"
-    state = torch.load(Path(args.checkpoint) / "checkpoint.pt", weights_only=False) if args.checkpoint else None
+    state = torch.load(Path(args.checkpoint) / "checkpoint.pt", map_location="cpu", weights_only=False) if args.checkpoint else None
     h = Heuristics.from_mapping(state["heuristics"]) if state else Heuristics()
     macro = space.macro(**(state["macro"] if state else {"C": 8, "N": 1}))
     shape = input_shape_of(macro)

@@ -88,7 +88,8 @@ def final_scores(setting: str, seed: int, args: argparse.Namespace) -> pa.Table:
     macro = space.macro(**{**MACRO, **h.macro_overrides()})
     shape = input_shape_of(macro)
     trainer = SupernetTrainer(space, macro, h, load_images(DataSpec.parse(data), 10, shape), data, shape)
-    trainer.load_state(torch.load(Path(args.work) / f"{setting}-s{seed}" / "checkpoint.pt", weights_only=False))
+    trainer.load_state(torch.load(Path(args.work) / f"{setting}-s{seed}" / "checkpoint.pt", map_location="cpu",
+                                  weights_only=False))
     archs, truth, _ = truth_sample(str(Path(args.truth).resolve()), "nb201", "test-accuracy", args.final_archs)
     start = time.perf_counter()
     acc, loss = trainer.scorer(args.final_batches, 256).score([space.parse(a) for a in archs])
@@ -131,14 +132,39 @@ def summary_lines(results: Path, params_tau: float) -> list[str]:
     for setting in [s for s in SETTINGS if s in finals]:
         crit = [final_criteria(t) for t in finals[setting]]
         taus = np.array([c["tau"] for c in crit])
-        pair = [C.kendall_tau(a.column("accuracy").to_numpy(), b.column("accuracy").to_numpy())
-                for i, a in enumerate(finals[setting]) for b in finals[setting][i + 1:]]
+        pair = [_seed_seed_tau(a, b) for i, a in enumerate(finals[setting]) for b in finals[setting][i + 1:]]
         sd = taus.std(ddof=1) if len(taus) > 1 else float("nan")
         lines.append(f"{setting:14s} {len(taus):5d}  {taus.mean():8.3f} {sd:6.3f} {taus.min():6.3f} {taus.max():6.3f}  "
                      f"{np.mean([c['sparse_tau'] for c in crit]):6.3f}  {np.mean([c['p_top10'] for c in crit]):6.3f}  "
                      f"{np.mean([c['tau_loss'] for c in crit]):8.3f}  "
                      + (f"{np.mean(pair):.3f}" if pair else "-"))
     return lines
+
+
+def _seed_seed_tau(a: pa.Table, b: pa.Table) -> float:
+    """Kendall tau between two runs' accuracies on the cells both scored (joined by cell)."""
+    acc_b = dict(zip(b.column("arch").to_pylist(), b.column("accuracy").to_pylist()))
+    common = [(x, acc_b[c]) for c, x in zip(a.column("arch").to_pylist(), a.column("accuracy").to_pylist()) if c in acc_b]
+    return C.kendall_tau(*map(np.array, zip(*common))) if len(common) > 1 else float("nan")
+
+
+def check_done(name: str, epochs_file: Path, final_file: Path, args: argparse.Namespace) -> None:
+    """A committed result is reused only when it was made with this command's budget.
+
+    Raises:
+        SystemExit: it was not (naming the file and what differs).
+    """
+    if epochs_file.exists() and pq.read_metadata(epochs_file).num_rows != args.epochs:
+        raise SystemExit(f"{epochs_file} holds {pq.read_metadata(epochs_file).num_rows} epochs, not --epochs "
+                         f"{args.epochs}: use another --results")
+    if final_file.exists():
+        meta = pq.read_schema(final_file).metadata or {}
+        made = (int(meta.get(b"epoch", b"-1")), int(meta.get(b"eval_batches", b"-1")), pq.read_metadata(final_file).num_rows)
+        if made != (args.epochs, args.final_batches, args.final_archs):
+            raise SystemExit(f"{final_file} was made at (epoch, batches, cells) {made}, not "
+                             f"{(args.epochs, args.final_batches, args.final_archs)}: use another --results")
+        if not epochs_file.exists():
+            raise SystemExit(f"{final_file} has no per-epoch file {epochs_file.name} beside it: remove it to retrain")
 
 
 def params_baseline(args: argparse.Namespace) -> float:
@@ -179,6 +205,7 @@ def main() -> None:
             for seed in (int(s) for s in args.seeds.split(",")):
                 name = f"{setting}-s{seed}"
                 epochs_file, final_file = results / f"{name}.parquet", results / f"{name}.final.parquet"
+                check_done(name, epochs_file, final_file, args)
                 if epochs_file.exists():
                     table = pq.read_table(epochs_file)
                 else:

@@ -311,10 +311,11 @@ def agreement(points: list[Points]) -> tuple[list[str], np.ndarray]:
     names = sorted(first)
     m = np.full((len(names), len(names)), np.nan)
     for i, a in enumerate(names):
-        for j, b in enumerate(names):
+        for j in range(i, len(names)):
+            b = names[j]
             both = ~first[a].failed & ~first[b].failed
             if both.sum() > 1:
-                m[i, j] = C.kendall_tau(first[a].scores[both], first[b].scores[both])
+                m[i, j] = m[j, i] = C.kendall_tau(first[a].scores[both], first[b].scores[both])
     return names, m
 
 

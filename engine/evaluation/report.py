@@ -415,7 +415,7 @@ def _bias_and_agreement(ev: Evaluation, rows: _Rows, names: list[str], points: d
     truth = next(iter(points.values()))
     truth_row = [C.kendall_tau(truth.truth[np.isfinite(v)], v[np.isfinite(v)]) if np.isfinite(v).sum() > 1
                  else float("nan") for v in (truth.params, truth.flops, *truth.op_counts.values())]
-    out.append("<tr><td><i>truth</i></td>" + "".join(f"<td>{fmt(v, 3)}</td>" for v in truth_row) + "</tr>")
+    out.append("<tr><td><i>truth</i></td>" + "".join(f"<td>{fmt(_finite(v), 3)}</td>" for v in truth_row) + "</tr>")
     for n in names:
         out.append(f"<tr><td>{html.escape(n)}</td>" + "".join(
             f"<td>{fmt(rows.value(points[n], f'bias_tau_{c}'), 3)}</td>" for c in covs) + "</tr>")
@@ -424,9 +424,13 @@ def _bias_and_agreement(ev: Evaluation, rows: _Rows, names: list[str], points: d
         order, m = agreement(ev.points)
         out.append("<table><tr><th></th>" + "".join(f"<th>{html.escape(n)}</th>" for n in order) + "</tr>")
         for i, n in enumerate(order):
-            out.append(f"<tr><td>{html.escape(n)}</td>" + "".join(f"<td>{fmt(v, 3)}</td>" for v in m[i]) + "</tr>")
+            out.append(f"<tr><td>{html.escape(n)}</td>" + "".join(f"<td>{fmt(_finite(v), 3)}</td>" for v in m[i]) + "</tr>")
         out.append("</table>")
     return "".join(out)
+
+
+def _finite(v: float) -> float | None:
+    return float(v) if np.isfinite(v) else None
 
 
 def write_report(ev: Evaluation, out: str | Path, title: str = "archscore evaluation") -> Path:

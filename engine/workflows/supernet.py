@@ -163,8 +163,7 @@ def _train(config: SupernetConfig, record: dict[str, Any], truth: Any, store: St
             metrics.update({"n_truth_archs": len(truth[0]), "score_seconds": time.perf_counter() - start})
             # Ning et al.'s variance across epochs: how far this epoch's ranking moved from the last one's
             previous = rows[-1].get("truth_scores") if rows else None
-            metrics["tau_previous_epoch"] = (C.kendall_tau(scores, np.asarray(previous)) if previous is not None
-                                             and len(previous) == len(scores) else float("nan"))
+            metrics["tau_previous_epoch"] = _tau_with_previous(scores, previous)
             metrics["truth_scores"] = scores.tolist()
         blob = _get(actor.checkpoint.remote(), stop)
         lease.check()
@@ -188,6 +187,15 @@ def bias_covariates(space_name: str, archs: Sequence[str], macro: dict[str, Any]
     if space.provides("op_counts"):
         covariates.update({f"ops_{name}": counts for name, counts in space.op_counts(parsed).items()})
     return covariates
+
+
+def _tau_with_previous(scores: np.ndarray, previous: Sequence[float] | None) -> float:
+    """Kendall tau of this epoch's scores with the last epoch's, over the cells both scored finitely."""
+    if previous is None or len(previous) != len(scores):
+        return float("nan")
+    prev = np.asarray(previous, dtype=np.float64)
+    both = np.isfinite(prev) & np.isfinite(scores)
+    return C.kendall_tau(scores[both], prev[both]) if both.sum() > 1 else float("nan")
 
 
 def _check_same_run(store: Store, record: dict[str, Any], out: str) -> None:
@@ -223,7 +231,8 @@ def _read_metrics(store: Store) -> list[dict[str, Any]]:
 def _write_metrics(store: Store, rows: list[dict[str, Any]]) -> None:
     from archscore._core import VERSION
 
-    table = pa.Table.from_pylist(rows).replace_schema_metadata({b"archscore.version": VERSION.encode()})
+    keys = list(dict.fromkeys(k for r in rows for k in r))  # every row's columns: a resumed run may add some
+    table = pa.Table.from_pylist([{k: r.get(k) for k in keys} for r in rows]).replace_schema_metadata({b"archscore.version": VERSION.encode()})
     buf = io.BytesIO()
     pq.write_table(table, buf)
     store.write("metrics.parquet", buf.getvalue())
