@@ -374,12 +374,12 @@ def test_metrics_of_a_resumed_run_keep_the_columns_later_epochs_add(tmp_path):
     """A run resumed under a version that writes more per-epoch columns keeps them (older rows
     null), and the epoch-to-epoch tau skips cells without a finite score."""
     from archscore.engine.run.sink import Store
-    from archscore.engine.workflows.supernet import _read_metrics, _tau_with_previous, _write_metrics
+    from archscore.engine.workflows.supernet import read_metrics, tau_with_previous, write_metrics
 
     store = Store(str(tmp_path))
-    _write_metrics(store, [{"epoch": 1, "kendall_tau": 0.1}, {"epoch": 2, "kendall_tau": 0.2, "truth_scores": [1.0, 2.0]}])
-    rows = _read_metrics(store)
+    write_metrics(store, [{"epoch": 1, "kendall_tau": 0.1}, {"epoch": 2, "kendall_tau": 0.2, "truth_scores": [1.0, 2.0]}])
+    rows = read_metrics(store)
     assert rows[0]["truth_scores"] is None and rows[1]["truth_scores"] == [1.0, 2.0]
-    assert _tau_with_previous(np.array([1.0, 2.0, 3.0]), [1.0, float("nan"), 2.0]) == pytest.approx(1.0)
-    assert np.isnan(_tau_with_previous(np.array([1.0, 2.0]), None))
-    assert np.isnan(_tau_with_previous(np.array([1.0, 2.0]), [1.0]))
+    assert tau_with_previous(np.array([1.0, 2.0, 3.0]), [1.0, float("nan"), 2.0]) == pytest.approx(1.0)
+    assert np.isnan(tau_with_previous(np.array([1.0, 2.0]), None))
+    assert np.isnan(tau_with_previous(np.array([1.0, 2.0]), [1.0]))

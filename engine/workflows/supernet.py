@@ -142,7 +142,7 @@ def _train(config: SupernetConfig, record: dict[str, Any], truth: Any, store: St
     actor_cls = ray.remote(num_cpus=config.cpus, num_gpus=gpus)(_SupernetActor)
     actor = actor_cls.remote(config.space, record["macro"], record["heuristics"], record["data"],
                              max(1, int(config.cpus)))
-    rows = _read_metrics(store)
+    rows = read_metrics(store)
     blob = store.read(LATEST)
     if blob is not None:
         epoch = _get(actor.load.remote(blob), stop)
@@ -163,12 +163,12 @@ def _train(config: SupernetConfig, record: dict[str, Any], truth: Any, store: St
             metrics.update({"n_truth_archs": len(truth[0]), "score_seconds": time.perf_counter() - start})
             # Ning et al.'s variance across epochs: how far this epoch's ranking moved from the last one's
             previous = rows[-1].get("truth_scores") if rows else None
-            metrics["tau_previous_epoch"] = _tau_with_previous(scores, previous)
+            metrics["tau_previous_epoch"] = tau_with_previous(scores, previous)
             metrics["truth_scores"] = scores.tolist()
         blob = _get(actor.checkpoint.remote(), stop)
         lease.check()
         rows.append(metrics)
-        _write_metrics(store, rows)  # rows past the latest checkpoint are dropped on resume
+        write_metrics(store, rows)  # rows past the latest checkpoint are dropped on resume
         store.write(f"checkpoints/epoch-{epoch:04d}.pt", blob)
         store.write(LATEST, blob)  # the epoch's checkpoint is whole before it becomes the latest
         log.info("epoch %d/%d: %s", epoch, epochs, ", ".join(f"{k} {v:.4g}" for k, v in metrics.items()
@@ -189,7 +189,7 @@ def bias_covariates(space_name: str, archs: Sequence[str], macro: dict[str, Any]
     return covariates
 
 
-def _tau_with_previous(scores: np.ndarray, previous: Sequence[float] | None) -> float:
+def tau_with_previous(scores: np.ndarray, previous: Sequence[float] | None) -> float:
     """Kendall tau of this epoch's scores with the last epoch's, over the cells both scored finitely."""
     if previous is None or len(previous) != len(scores):
         return float("nan")
@@ -223,12 +223,12 @@ def _get(ref: Any, stop: threading.Event) -> Any:
             raise SweepInterrupted("stopped on request; the last whole checkpoint is kept")
 
 
-def _read_metrics(store: Store) -> list[dict[str, Any]]:
+def read_metrics(store: Store) -> list[dict[str, Any]]:
     raw = store.read("metrics.parquet")
     return pq.read_table(io.BytesIO(raw)).to_pylist() if raw else []
 
 
-def _write_metrics(store: Store, rows: list[dict[str, Any]]) -> None:
+def write_metrics(store: Store, rows: list[dict[str, Any]]) -> None:
     from archscore._core import VERSION
 
     keys = list(dict.fromkeys(k for r in rows for k in r))  # every row's columns: a resumed run may add some
