@@ -154,9 +154,9 @@ def check_done(name: str, epochs_file: Path, final_file: Path, args: argparse.Na
     Raises:
         SystemExit: it was not (naming the file and what differs).
     """
-    if epochs_file.exists() and pq.read_metadata(epochs_file).num_rows != args.epochs:
-        raise SystemExit(f"{epochs_file} holds {pq.read_metadata(epochs_file).num_rows} epochs, not --epochs "
-                         f"{args.epochs}: use another --results")
+    epochs = pq.read_metadata(epochs_file).num_rows if epochs_file.exists() else args.epochs
+    if epochs != args.epochs:
+        raise SystemExit(f"{epochs_file} holds {epochs} epochs, not --epochs {args.epochs}: use another --results")
     if final_file.exists():
         meta = pq.read_schema(final_file).metadata or {}
         made = (int(meta.get(b"epoch", b"-1")), int(meta.get(b"eval_batches", b"-1")), pq.read_metadata(final_file).num_rows)

@@ -153,15 +153,21 @@ class Tap:
             for _ in range(self.fixed[1]):
                 yield self.fixed[0]
             return
-        it = batches(*a, **k)
-        while self.left > 0:
-            try:
-                x, y = next(it)
-            except StopIteration:
-                return
-            self.left -= 1
-            self.digest = crc(self.digest, x, y)
-            yield x, y
+        yield from budgeted(batches(*a, **k), self)
+
+
+def budgeted(it, counter):
+    """``it``'s batches while ``counter.left`` steps remain, each one counted and added to
+    ``counter.digest`` (the CRC both trainers' batch sequences are compared by). The budget is
+    checked before the next batch is drawn, so a spent budget draws nothing more from the stream."""
+    while counter.left > 0:
+        try:
+            x, y = next(it)
+        except StopIteration:
+            return
+        counter.left -= 1
+        counter.digest = crc(counter.digest, x, y)
+        yield x, y
 
 
 @contextlib.contextmanager
@@ -187,13 +193,7 @@ class ArchscoreOrder(torch.utils.data.IterableDataset):
     def __iter__(self):
         d, train, h = self.s.data, self.s.split.train, self.h
         it = batches(d, d.train_x[train], d.train_y[train], h.batch_size, self.s.shape, self.rng, d.crop_flip)
-        while self.left > 0:
-            try:
-                x, y = next(it)
-            except StopIteration:
-                return
-            self.left -= 1
-            self.digest = crc(self.digest, x, y)
+        for x, y in budgeted(it, self):
             yield x, y
             self.sampler.step()  # the trainer samples its subnets after drawing each batch
 

@@ -24,7 +24,7 @@ import re
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 import pyarrow as pa
@@ -245,8 +245,7 @@ def evaluate(results: pa.Table, truth: pa.Table, options: EvalOptions | None = N
 
     truth_values = np.array([universe[a][1] for a in archs], dtype=np.float64)
     oriented_truth = truth_values if truth_higher else -truth_values
-    params, flops = _costs(archs, [universe[a][0] for a in archs], run_config, ev)
-    op_counts = _op_counts(archs, [universe[a][0] for a in archs])
+    params, flops, op_counts = _costs(archs, [universe[a][0] for a in archs], run_config, ev)
     rows: list[dict[str, Any]] = []
     for name, seed in keys:
         registered = base_name(name) in ESTIMATORS
@@ -287,19 +286,6 @@ def _without_training_split(truth: pa.Table, run_config: dict[str, Any], opts: E
                   f"trained on ({', '.join(files)}) are left out of the evaluation set")
 
 
-def _op_counts(archs: list[str], spaces: list[str]) -> dict[str, np.ndarray]:
-    """Each op's count per architecture, where its space names its ops (NaN for the others)."""
-    counts: dict[str, np.ndarray] = {}
-    for space_name in sorted(set(spaces)):
-        space = get_space(space_name)
-        if not space.provides("op_counts"):
-            continue
-        where = [i for i, s in enumerate(spaces) if s == space_name]
-        for op, values in space.op_counts([space.parse(archs[i]) for i in where]).items():
-            counts.setdefault(op, np.full(len(archs), np.nan))[where] = values
-    return counts
-
-
 def agreement(points: list[Points]) -> tuple[list[str], np.ndarray]:
     """Kendall tau between every two estimators' scores (each one's first seed), over the
     architectures both scored ok: with the checkpoints of one supernet at several epochs, or of
@@ -319,18 +305,33 @@ def agreement(points: list[Points]) -> tuple[list[str], np.ndarray]:
     return names, m
 
 
+def bias_covariates(space_name: str, archs: Sequence[str], macro: dict[str, Any]) -> dict[str, np.ndarray]:
+    """What estimates are checked for bias against (Ning et al.): the networks' params and FLOPs at
+    ``macro`` and, where the space names its ops, each op's count (``ops_<name>``)."""
+    space = get_space(space_name)
+    parsed = [space.parse(a) for a in archs]
+    params, flops = space.costs_many(parsed, space.macro(**macro))
+    covariates = {"params": params, "flops": flops}
+    if space.provides("op_counts"):
+        covariates.update({f"ops_{name}": counts for name, counts in space.op_counts(parsed).items()})
+    return covariates
+
+
 def _costs(archs: list[str], spaces: list[str], run_config: dict[str, Any],
-           ev: Evaluation) -> tuple[np.ndarray, np.ndarray]:
-    """Params and FLOPs of the networks that were scored (the run's macro config)."""
+           ev: Evaluation) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+    """Params, FLOPs (the run's macro config) and op counts of the networks that were scored; NaN
+    where an architecture's space has no such value."""
     params, flops = np.full(len(archs), np.nan), np.full(len(archs), np.nan)
+    op_counts: dict[str, np.ndarray] = {}
     for space_name in sorted(set(spaces)):
-        space = get_space(space_name)
         macro = _macro_of(space_name, run_config)
         ev.macro[space_name] = macro.as_dict()
         where = [i for i, s in enumerate(spaces) if s == space_name]
-        p, f = space.costs_many([space.parse(archs[i]) for i in where], macro)
-        params[where], flops[where] = p, f
-    return params, flops
+        covariates = bias_covariates(space_name, [archs[i] for i in where], macro.as_dict())
+        params[where], flops[where] = covariates.pop("params"), covariates.pop("flops")
+        for name, values in covariates.items():
+            op_counts.setdefault(name[len("ops_"):], np.full(len(archs), np.nan))[where] = values
+    return params, flops, op_counts
 
 
 def _metadata(ev: Evaluation, key_column: str) -> dict[str, Any]:

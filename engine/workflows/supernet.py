@@ -38,6 +38,7 @@ from archscore.spaces import get_space
 from archscore.engine.run.errors import RunError, SweepInterrupted, last_line
 from archscore.engine.run.lifecycle import LeasedRun, default_gpus, leased_run
 from archscore.engine.run.resources import ActorShape
+from archscore.engine.evaluation.evaluate import bias_covariates
 from archscore.engine.evaluation.truth import truth_sample
 from archscore.engine.run.data import check_training_data
 from archscore.engine.run.sink import Store, refuse_other_settings
@@ -175,18 +176,6 @@ def _train(config: SupernetConfig, record: dict[str, Any], truth: Any, store: St
                                                            if k != "epoch" and isinstance(v, float)))
     ray.kill(actor)
     return pa.Table.from_pylist(rows)
-
-
-def bias_covariates(space_name: str, archs: Sequence[str], macro: dict[str, Any]) -> dict[str, np.ndarray]:
-    """What one-shot scores are checked for bias against: the subnets' params and FLOPs at the
-    supernet's macro and, where the space names its ops, each op's count (``ops_<name>``)."""
-    space = get_space(space_name)
-    parsed = [space.parse(a) for a in archs]
-    params, flops = space.costs_many(parsed, space.macro(**macro))
-    covariates = {"params": params, "flops": flops}
-    if space.provides("op_counts"):
-        covariates.update({f"ops_{name}": counts for name, counts in space.op_counts(parsed).items()})
-    return covariates
 
 
 def tau_with_previous(scores: np.ndarray, previous: Sequence[float] | None) -> float:
