@@ -46,6 +46,7 @@ SETTINGS = {
     "recalibrate": {"bn_recalibrate_batches": 4},
     "fairnas": {"sampling": "fairnas"},
     "deiso": {"sampling": "deiso"},
+    "deiso_recalibrate": {"sampling": "deiso", "bn_recalibrate_batches": 4},
     "path_dropout": {"path_dropout": 0.1},
     "nodes": {"topology": "nodes"},
     "wsbn": {"wsbn": True},

@@ -410,9 +410,10 @@ def _tune_summary(table: Any, out: str) -> str:
 
 
 @main.command()
-@click.option("--results", "results_path", required=True,
-              help="A sweep's output (directory or object-store URI), a results Parquet file, or a NASLib "
-                   "zc_*.json (published scores).")
+@click.option("--results", "results_path", required=True, multiple=True,
+              help="A sweep's output (directory or object-store URI), a results Parquet file (an `archscore "
+                   "ensemble` output, say), or a NASLib zc_*.json (published scores); repeatable: the rows of "
+                   "all are evaluated together.")
 @click.option("--truth", "truth_path", required=True,
               help="Ground truth: CSV/Parquet with an architecture column, a NB201 CSV, a NASLib zc json, or "
                    "the output of `archscore train` (any sweep's output: its estimators become metrics).")
@@ -435,7 +436,7 @@ def _tune_summary(table: Any, out: str) -> str:
                    "isomorphism class, for every estimator).")
 @click.option("--out", required=True, type=click.Path(file_okay=False),
               help="Where criteria.parquet and report.html go (not inside a sweep's output).")
-def evaluate(results_path: str, truth_path: str, metric: str | None, space: str | None, arch_column: str | None,
+def evaluate(results_path: tuple[str, ...], truth_path: str, metric: str | None, space: str | None, arch_column: str | None,
              dataset: str, sparse_threshold: float, bootstrap: int, truth_by_class: bool, drop_failed: bool,
              keep_training_split: bool, out: str) -> None:
     """Rank criteria of every estimator in RESULTS against TRUTH, with an HTML report."""
@@ -449,7 +450,7 @@ def evaluate(results_path: str, truth_path: str, metric: str | None, space: str 
         ev = evaluate_files(results_path, truth_path, EvalOptions(
             metric=metric, sparse_threshold=sparse_threshold, n_boot=bootstrap, truth_by_class=truth_by_class,
             drop_failed=drop_failed, exclude_training=not keep_training_split), dataset, space, arch_column)
-    criteria_path, report = write_evaluation(ev, out, title=f"{Path(results_path).name} vs {Path(truth_path).name}")
+    criteria_path, report = write_evaluation(ev, out, title=f"{' + '.join(Path(p).name for p in results_path)} vs {Path(truth_path).name}")
     protocol = ev.options.describe()
     click.echo(f"N = {ev.n} architectures, metric {ev.metric}; truth: {protocol['truth']}; failures: "
                f"{protocol['failures']}" + (f" ({ev.n_dropped} architectures dropped)" if drop_failed else ""))
@@ -464,6 +465,46 @@ def evaluate(results_path: str, truth_path: str, metric: str | None, space: str 
         if "left out of the evaluation set" in note:
             click.echo(note)
     click.echo(f"wrote {criteria_path} and {report}")
+
+
+@main.command()
+@click.option("--results", "results_path", required=True,
+              help="A finished sweep's output (or a results Parquet file / NASLib zc json) holding the members.")
+@click.option("--members", required=True, help="Comma-separated estimators to aggregate (at least two).")
+@click.option("--name", required=True, help="The ensemble's estimator name in the rows written.")
+@click.option("--method", type=click.Choice(["log_rank", "rank_sum"]), default="log_rank", show_default=True,
+              help="log_rank: sum of log(rank/N) (AZ-NAS); rank_sum: sum of ranks (TE-NAS, VKDNW's aggregate).")
+@click.option("--direction", "directions", multiple=True, metavar="NAME=higher|lower",
+              help="Direction of a member that is not a registered estimator; repeatable.")
+@click.option("--out", required=True, type=click.Path(dir_okay=False),
+              help="Parquet file for the ensemble's rows (results schema); evaluate it with "
+                   "`evaluate --results RUN --results OUT`.")
+def ensemble(results_path: str, members: str, name: str, method: str, directions: tuple[str, ...], out: str) -> None:
+    """Zero-label rank aggregation of scored estimators over the scored population, per seed."""
+    import io
+
+    import pyarrow.parquet as pq
+
+    from archscore._core import write_atomic
+    from archscore.engine.evaluation.ensemble import Ensemble, ensemble_of, rank_aggregate
+    from archscore.engine.evaluation.files import check_output_location, read_results_file
+
+    with _user_errors():
+        check_output_location(out)
+        spec = Ensemble(name, tuple(m for m in members.split(",") if m), method)
+        given = _parse_pairs(",".join(directions) or None, "--direction")
+        bad = {k: v for k, v in given.items() if v not in ("higher", "lower")}
+        if bad:
+            raise ValueError(f"--direction takes NAME=higher or NAME=lower; got {bad}")
+        table = rank_aggregate(read_results_file(results_path), spec, {k: v == "higher" for k, v in given.items()},
+                               source=results_path)
+    buf = io.BytesIO()
+    pq.write_table(table, buf)
+    write_atomic(out, buf.getvalue())
+    population = ensemble_of(table)["population"]
+    n_ok = sum(1 for s in table.column("status").to_pylist() if s == "ok")
+    click.echo(f"{name} ({method} of {', '.join(spec.members)}): {n_ok} ok rows of {table.num_rows}; population "
+               f"per seed {population}; wrote {out}")
 
 
 @main.group()

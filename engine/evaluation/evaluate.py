@@ -28,6 +28,7 @@ from typing import Any, Sequence
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from archscore._core import VERSION, file_sha256
 from archscore.estimators import ESTIMATORS, base_name
@@ -205,6 +206,14 @@ def _scan(results: pa.Table, truth_of: dict[str, float], by_class: bool) -> _Sca
     return scan
 
 
+def _ensemble_names(results: pa.Table) -> set[str]:
+    """Estimators whose rows a rank aggregation wrote (higher is better by construction)."""
+    from archscore.engine.evaluation.ensemble import ENSEMBLE_WORKER
+
+    rows = results.filter(pc.equal(results["worker"], ENSEMBLE_WORKER)) if "worker" in results.column_names else None
+    return set(rows.column("estimator").unique().to_pylist()) if rows is not None else set()
+
+
 def evaluate(results: pa.Table, truth: pa.Table, options: EvalOptions | None = None) -> Evaluation:
     """Every criterion for every (estimator, seed) in ``results`` against ``truth``."""
     opts = options or EvalOptions()
@@ -247,9 +256,10 @@ def evaluate(results: pa.Table, truth: pa.Table, options: EvalOptions | None = N
     oriented_truth = truth_values if truth_higher else -truth_values
     params, flops, op_counts = _costs(archs, [universe[a][0] for a in archs], run_config, ev)
     rows: list[dict[str, Any]] = []
+    ensembles = _ensemble_names(results)
     for name, seed in keys:
-        registered = base_name(name) in ESTIMATORS
-        higher = ESTIMATORS.get(base_name(name)).higher_is_better if registered else True
+        registered = base_name(name) in ESTIMATORS or name in ensembles
+        higher = ESTIMATORS.get(base_name(name)).higher_is_better if base_name(name) in ESTIMATORS else True
         if not registered and f"direction of {name}" not in " ".join(ev.notes):
             ev.notes.append(f"direction of {name} unknown (not a registered estimator); assumed higher is better")
         got = ok_score[name, seed]
@@ -274,7 +284,6 @@ def _without_training_split(truth: pa.Table, run_config: dict[str, Any], opts: E
     with ``truth_by_class``): every estimator is then ranked on what no predictor saw labelled."""
     if not opts.exclude_training:
         return truth, ""
-    import pyarrow.compute as pc
 
     keys, files = training_split(run_config, opts.truth_by_class)
     if not keys:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 from pathlib import Path
+from typing import Sequence
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -58,10 +59,25 @@ def check_output_location(out: str) -> None:
                          "files written there break reading the results. Choose an --out outside it.")
 
 
-def evaluate_files(results_path: str, truth_path: str, options: EvalOptions, dataset: str = "cifar10",
+def read_results_files(paths: str | Sequence[str], dataset: str = "cifar10", space: str | None = None) -> pa.Table:
+    """The rows of every named results location, concatenated (the first one's run config kept):
+    a sweep's output and the ensemble rows computed from it, say.
+
+    Raises:
+        ValueError: nothing at a path.
+    """
+    paths = [paths] if isinstance(paths, str) else list(paths)
+    tables = [read_results_file(p, dataset, space) for p in paths]
+    if len(tables) == 1:
+        return tables[0]
+    first = tables[0].schema.metadata
+    return pa.concat_tables([t.replace_schema_metadata(first) for t in tables])
+
+
+def evaluate_files(results_path: str | Sequence[str], truth_path: str, options: EvalOptions, dataset: str = "cifar10",
                    space: str | None = None, arch_column: str | None = None) -> Evaluation:
     """:func:`~archscore.engine.evaluation.evaluate.evaluate` on the named files."""
-    results = read_results_file(results_path, dataset, space)
+    results = read_results_files(results_path, dataset, space)
     truth = read_truth_file(truth_path, dataset, space, arch_column)
     return evaluate(results, truth, options)
 

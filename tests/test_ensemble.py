@@ -1,0 +1,104 @@
+"""Zero-label rank aggregation (AZ-NAS's sum of log ranks, TE-NAS's sum of ranks) from scored rows."""
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+import pytest
+from click.testing import CliRunner
+
+from archscore.engine.cli import main
+from archscore.engine.evaluation.ensemble import Ensemble, ensemble_of, rank_aggregate
+from archscore.engine.evaluation.evaluate import EvalOptions, evaluate
+from archscore.engine.evaluation.truth import load_naslib
+from tests.conftest import data_path
+
+
+@pytest.fixture(scope="module")
+def published():
+    return load_naslib(data_path("naslib-zc", "zc_nasbench201.json"))
+
+
+def _scores(results, name):
+    rows = results.filter(pc.equal(results["estimator"], name))
+    return dict(zip(rows.column("arch").to_pylist(), rows.column("score").to_pylist()))
+
+
+def _average_rank(values):
+    """Rank from 1 (lowest) to N, ties sharing the mean of their positions, by counting."""
+    v = np.asarray(values)
+    return np.array([(v < x).sum() + ((v == x).sum() + 1) / 2 for x in v])
+
+
+@pytest.mark.parametrize("method", ["log_rank", "rank_sum"])
+def test_rank_aggregation_restated_by_counting(published, method):
+    _, results = published
+    members = ("jacob_cov", "synflow", "flops")
+    table = rank_aggregate(results, Ensemble("zl", members, method))
+    got = dict(zip(table.column("arch").to_pylist(), table.column("score").to_pylist()))
+    archs = sorted(got)
+    ranks = [_average_rank([_scores(results, m)[a] for a in archs]) for m in members]
+    expect = sum(np.log(r / len(archs)) for r in ranks) if method == "log_rank" else sum(ranks)
+    np.testing.assert_allclose([got[a] for a in archs], expect, rtol=1e-12)
+    meta = ensemble_of(table)
+    assert meta["members"] == list(members) and meta["population"] == {"0": len(archs)}
+    assert set(table.column("worker").to_pylist()) == {"rank-aggregation"}
+
+
+def test_failed_member_is_an_error_row_and_leaves_the_population(published):
+    _, results = published
+    rows = results.to_pylist()
+    broken = next(r for r in rows if r["estimator"] == "synflow")
+    broken.update(status="error", score=None, error="boom")
+    results = pa.Table.from_pylist(rows, schema=results.schema)
+    table = rank_aggregate(results, Ensemble("zl", ("jacob_cov", "synflow")))
+    bad = table.filter(pc.equal(table["arch"], broken["arch"])).to_pylist()
+    assert bad[0]["status"] == "error" and "synflow" in bad[0]["error"] and "boom" in bad[0]["error"]
+    n_ok = table.filter(pc.equal(table["status"], "ok")).num_rows
+    assert ensemble_of(table)["population"] == {"0": n_ok} and n_ok == table.num_rows - 1
+
+
+def test_lower_is_better_member_is_turned_around(published):
+    _, results = published
+    rows = results.filter(pc.equal(results["estimator"], "synflow")).to_pylist()
+    for r in rows:
+        r.update(estimator="neg_synflow", score=-r["score"])
+    both = pa.concat_tables([results, pa.Table.from_pylist(rows, schema=results.schema)])
+    plain = rank_aggregate(both, Ensemble("a", ("jacob_cov", "synflow")))
+    flipped = rank_aggregate(both, Ensemble("b", ("jacob_cov", "neg_synflow")), {"neg_synflow": False})
+    assert plain.column("score").to_pylist() == flipped.column("score").to_pylist()
+    with pytest.raises(ValueError, match="direction of member 'neg_synflow' unknown"):
+        rank_aggregate(both, Ensemble("b", ("jacob_cov", "neg_synflow")))
+
+
+def test_bad_ensembles_are_refused(published):
+    _, results = published
+    with pytest.raises(ValueError, match="at least two"):
+        Ensemble("x", ("synflow",))
+    with pytest.raises(ValueError, match="method"):
+        Ensemble("x", ("synflow", "snip"), "median")
+    with pytest.raises(ValueError, match="no rows of zico"):
+        rank_aggregate(results, Ensemble("x", ("synflow", "zico")))
+
+
+def test_cli_writes_rows_that_evaluate_reads_beside_the_sweep(published, tmp_path):
+    truth, results = published
+    src = tmp_path / "published.parquet"
+    pq.write_table(results, src)
+    out = tmp_path / "ens.parquet"
+    r = CliRunner().invoke(main, ["ensemble", "--results", str(src), "--members", "jacob_cov,synflow,flops",
+                                  "--name", "zl3", "--out", str(out)])
+    assert r.exit_code == 0, r.output
+    assert "population per seed {'0': " in r.output
+    ens = pq.read_table(out)
+    ev = evaluate(pa.concat_tables([results, ens.replace_schema_metadata(results.schema.metadata)]), truth,
+                  EvalOptions(n_boot=0))
+    assert not any("direction of zl3" in n for n in ev.notes)
+    assert np.isfinite(ev.value("zl3", "kendall_tau"))
+    r = CliRunner().invoke(main, ["evaluate", "--results", str(src), "--results", str(out),
+                                  "--truth", data_path("naslib-zc", "zc_nasbench201.json"), "--bootstrap", "0",
+                                  "--out", str(tmp_path / "ev")])
+    assert r.exit_code == 0, r.output
+    assert "zl3" in r.output
+    r = CliRunner().invoke(main, ["ensemble", "--results", str(src), "--members", "synflow", "--name", "z",
+                                  "--out", str(tmp_path / "e.parquet")])
+    assert r.exit_code == 1 and "at least two members" in r.output
