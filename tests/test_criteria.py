@@ -178,3 +178,24 @@ def test_failing_can_only_lower_a_perfect_estimator(truth, seed):
             assert C.precision_at_top_k(scores, truth, r) <= C.precision_at_top_k(truth, truth, r) == 1.0
             assert C.best_and_worst_rank_at_k(scores, truth, r)[1] >= C.best_and_worst_rank_at_k(truth, truth, r)[1]
     assert C.kendall_tau(scores, truth) <= 1.0
+
+
+def test_ndcg_equals_sklearn_with_vkdnws_exponential_gain():
+    """VKDNW's notebooks: sklearn ndcg_score(2**acc - 1, scores, k, ignore_ties=True), acc in percent."""
+    from sklearn.metrics import ndcg_score
+
+    rng = np.random.default_rng(3)
+    truth = rng.uniform(80, 94.5, 300)
+    scores = truth + rng.normal(0, 3, 300)  # distinct scores: no tie order to disagree on
+    for k in (1, 10, 100, 300, 1000):
+        expect = ndcg_score(2 ** truth[None] - 1, scores[None], k=k, ignore_ties=True)
+        assert C.ndcg(scores, truth, k) == pytest.approx(expect, rel=1e-9)
+    assert C.ndcg(truth, truth, 50) == pytest.approx(1.0)
+    assert C.ndcg(-truth, truth, 50) < C.ndcg(scores, truth, 50)
+
+
+def test_ndcg_ranks_failures_last_and_one_point_halves_the_gain():
+    truth = np.array([94.0, 93.0, 50.0])
+    # the best predicted last: gain of the top is twice the second's, far more than the third's
+    assert C.ndcg(np.array([0.0, 2.0, 1.0]), truth, 1) == pytest.approx(0.5, rel=1e-12)
+    assert C.ndcg(np.array([np.nan, 2.0, 1.0]), truth, 3) == C.ndcg(np.array([-1.0, 2.0, 1.0]), truth, 3)

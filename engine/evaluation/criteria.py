@@ -23,6 +23,8 @@ from scipy import stats
 
 from archscore.engine.evaluation.stats import percentile_interval
 
+#: nDCG cutoffs (VKDNW's Table 1 reports P = 1000)
+NDCG_KS = (100, 1000)
 TOPK_RATIOS = (0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0)
 BRWR_RATIOS = (0.001, 0.005, 0.01, 0.05, 0.1, 0.2)
 #: below this K a top-K criterion is a handful of architectures: reported, but not meaningful
@@ -133,6 +135,23 @@ def best_and_worst_rank_at_k(scores: np.ndarray, truth: np.ndarray, ratio: float
         return 0, 0
     ranks = true_ranks(truth)[predicted_order(scores, truth)[:k]]
     return int(ranks.min()), int(ranks.max())
+
+
+def ndcg(scores: np.ndarray, truth: np.ndarray, k: int) -> float:
+    """nDCG@k as VKDNW (Týbl & Neumann 2025) reports it (sklearn ``ndcg_score`` in their notebooks):
+    gain 2^truth - 1 with truth the accuracy in percent, discount 1/log2(j + 1) at predicted position
+    j (1-based, best first), divided by the DCG of the true top k. Failures rank last (the order
+    least favourable to the estimator); ties among finite scores break by position, as every
+    criterion here. ``k`` is capped at the number of architectures."""
+    scores, truth = _check(scores, truth)
+    k = min(int(k), len(truth))
+    if k < 1:
+        return float("nan")
+    top = truth.max()
+    gain = np.exp2(truth - top) - np.exp2(-top)  # (2^t - 1) / 2^max: the same ratio, no overflow
+    discount = 1.0 / np.log2(np.arange(2, k + 2))
+    ideal = float(np.sort(gain)[::-1][:k] @ discount)
+    return float(gain[predicted_order(scores, truth)[:k]] @ discount / ideal) if ideal > 0 else float("nan")
 
 
 def sparse_kendall_tau(scores: np.ndarray, truth: np.ndarray, threshold: float = 0.1) -> float:

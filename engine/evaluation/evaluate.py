@@ -71,6 +71,8 @@ class EvalOptions:
     topk_ratios: tuple[float, ...] = C.TOPK_RATIOS
     brwr_ratios: tuple[float, ...] = C.BRWR_RATIOS
     sparse_threshold: float = 0.1
+    #: cutoffs of nDCG (gain 2^truth - 1: defined for an accuracy in percent, higher is better)
+    ndcg_ks: tuple[int, ...] = C.NDCG_KS
     n_boot: int = 200
     seed: int = 0
     #: leave out the architectures a ``predictor`` estimator of the run was trained on (by the
@@ -271,7 +273,7 @@ def evaluate(results: pa.Table, truth: pa.Table, options: EvalOptions | None = N
                   "n_unmatched": scan.unmatched.get((name, seed), 0),
                   "n_failed": sum(ev.failures[name, seed].values()),
                   "n_missing": ev.failures[name, seed].get(MISSING, 0)}
-        rows += _criteria_rows(pts, metric, opts, counts, ev.n_dropped)
+        rows += _criteria_rows(pts, metric, opts, counts, ev.n_dropped, truth_higher)
     rows += _seed_rows(ev.points, metric)
     ev.criteria = pa.Table.from_pylist(rows, schema=CRITERIA_SCHEMA).replace_schema_metadata({
         b"archscore.version": VERSION.encode(),
@@ -369,7 +371,7 @@ def _row(estimator: str, seed: int | None, metric: str, criterion: str, value: f
 
 
 def _criteria_rows(pts: Points, metric: str, opts: EvalOptions, counts: dict[str, int],
-                   n_dropped: int) -> list[dict[str, Any]]:
+                   n_dropped: int, truth_higher: bool = True) -> list[dict[str, Any]]:
     s, t, n = pts.scores, pts.truth, len(pts.scores)
     ok = ~pts.failed
     n_ok = int(ok.sum())
@@ -384,6 +386,9 @@ def _criteria_rows(pts: Points, metric: str, opts: EvalOptions, counts: dict[str
                    ci=C.bootstrap_ci(s, t, C.spearman, opts.n_boot, seed=opts.seed)))
     out.append(row("pearson", C.pearson(s, t), n_ok))  # over the ok scores only
     out.append(row("sparse_kendall_tau", C.sparse_kendall_tau(s, t, opts.sparse_threshold), n))
+    for k in opts.ndcg_ks:  # its gain needs a higher-is-better accuracy (in percent): not for a loss or error
+        value = C.ndcg(s, t, k) if truth_higher else float("nan")
+        out.append(row(f"ndcg_at_{k}", value, min(k, n)))
     for r in opts.topk_ratios:
         k = C.k_of(n, r)
         out.append(row("p_at_top_k", C.precision_at_top_k(s, t, r), k, r))

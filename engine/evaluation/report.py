@@ -190,7 +190,9 @@ def _protocol(ev: Evaluation) -> str:
 
 def _summary(ev: Evaluation, rows: _Rows, names: list[str], points: dict[str, Points]) -> str:
     k_top, k_br = C.k_of(ev.n, TABLE_TOPK_RATIO), C.k_of(ev.n, TABLE_BR_RATIO)
+    ndcg_k = max(ev.options.ndcg_ks) if ev.options.ndcg_ks else None
     head = ["estimator", "Kendall τ [95% CI]", "Spearman ρ", "Pearson", "sparse τ",
+            *([f"nDCG@{min(ndcg_k, ev.n):,}"] if ndcg_k else []),
             f"P@top {_ratio_label(TABLE_TOPK_RATIO)}", f"BR@{_ratio_label(TABLE_BR_RATIO)}<br>(% of N)",
             "ρ vs params", "ρ vs FLOPs", f"failed<br>(of N = {ev.n:,})", "rows without truth"]
     out = ["<h2>Summary</h2><table><tr>" + "".join(f"<th>{h}</th>" for h in head) + "</tr>"]
@@ -207,6 +209,7 @@ def _summary(ev: Evaluation, rows: _Rows, names: list[str], points: dict[str, Po
                 rows.value(p, "sparse_kendall_tau")]
         cells = [(html.escape(name), ""), (fmt(corr[0]) + ci, _heat(corr[0])), (fmt(corr[1]), _heat(corr[1])),
                  (fmt(corr[2]), _heat(corr[2])), (fmt(corr[3]), _heat(corr[3])),
+                 *([(fmt(rows.value(p, f"ndcg_at_{ndcg_k}")), "")] if ndcg_k else []),
                  (_k_cell(fmt(rows.value(p, "p_at_top_k", TABLE_TOPK_RATIO)), k_top), ""),
                  (_k_cell(br_html, k_br), ""),
                  (fmt(rows.value(p, "bias_params_spearman")), ""), (fmt(rows.value(p, "bias_flops_spearman")), ""),

@@ -57,6 +57,12 @@ class Signals:
     synflow: float | None = None
     synflow_bn: float | None = None
     zen: float | None = None
+    #: sum over conv/linear weight elements of |sum over samples of sign(dCE_i/dw)| (GradSign)
+    gradsign: float | None = None
+    #: samples -> distinct sample-wise activation patterns of the ReLU outputs of that many samples (SWAP)
+    swap: dict[int, float] = field(default_factory=dict)
+    #: parameters of the module in thousands, every parameter counted (SWAP's regulariser)
+    params_k: float | None = None
     #: signal -> message, for signals whose pass raised
     failed: dict[str, str] = field(default_factory=dict)
 
@@ -213,3 +219,41 @@ class _Features(nn.Module):
 def _call_features(model: nn.Module, state: dict[str, torch.Tensor], x: torch.Tensor) -> torch.Tensor:
     wrapper = _Features(model)
     return functional_call(wrapper, {f"model.{k}": v for k, v in state.items()}, (x,))
+
+
+def gradsign_pass(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
+    """GradSign (cmu-catalyst/GradSign ``grad_conflict``): each sample forwarded alone (a batch of
+    one: train-mode BN normalises with that sample's statistics, as the reference's loop does), its
+    cross-entropy gradient on every conv/linear weight, and sum_k |sum_i sign(g_ik)|. The sign
+    sums are integers, so float32 accumulation is exact (below 2**24 samples)."""
+    weights = [m.weight for m in prunable_layers(model)]
+    votes = [torch.zeros_like(w) for w in weights]
+    for i in range(x.shape[0]):
+        loss = F.cross_entropy(model(x[i:i + 1]), y[i:i + 1])
+        for vote, g in zip(votes, torch.autograd.grad(loss, weights, allow_unused=True)):
+            if g is not None:  # no gradient: sign 0, as the reference's zeros
+                vote.add_(torch.sign(g))
+    return float(sum(v.abs().double().sum() for v in votes))
+
+
+def swap_pass(model: nn.Module, x: torch.Tensor) -> float:
+    """SWAP (pym1024/SWAP ``SWAP.forward``): one no-grad train-mode forward of ``x`` with a hook
+    on every ``nn.ReLU`` whose input is 4-D; each output position of each call is a neuron whose
+    pattern is its sign over the samples; the score counts the distinct patterns (the reference's
+    ``torch.unique(sign(A).T, dim=0)``), here as packed bit rows."""
+    patterns: list[torch.Tensor] = []
+
+    def hook(module: nn.Module, inputs: tuple[torch.Tensor, ...], output: torch.Tensor) -> None:
+        if inputs[0].dim() == 4:
+            patterns.append((output.detach().flatten(1) > 0).T.cpu())
+    hooks = [m.register_forward_hook(hook) for m in model.modules() if isinstance(m, nn.ReLU)]
+    try:
+        with torch.no_grad():
+            model(x)
+    finally:
+        for h in hooks:
+            h.remove()
+    if not patterns:
+        raise ValueError("SWAP counts the patterns of nn.ReLU layers on 4-D maps; the network has none")
+    bits = np.packbits(torch.cat(patterns).numpy(), axis=1)  # neurons x ceil(samples / 8)
+    return float(len(np.unique(np.ascontiguousarray(bits).view(f"V{bits.shape[1]}"))))

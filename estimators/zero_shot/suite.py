@@ -14,14 +14,19 @@ from typing import Hashable, Sequence
 import torch
 
 from ..base import Estimator, EstimatorGroup, GroupResult, describe_exception
-from .passes import DATA_SIGNALS, Signals, data_pass, prunable_layers, synflow_pass, zen_pass
+from .passes import (DATA_SIGNALS, Signals, data_pass, gradsign_pass, prunable_layers, swap_pass, synflow_pass,
+                     zen_pass)
 
 PASSES: dict[str, frozenset[str]] = {
     "data": DATA_SIGNALS,
     "synflow": frozenset({"synflow"}),
     "synflow_bn": frozenset({"synflow_bn"}),
     "zen": frozenset({"zen"}),
+    "gradsign": frozenset({"gradsign"}),
+    "swap": frozenset({"swap"}),
 }
+#: the signals whose passes read the data batch (the others draw their own inputs)
+BATCH_SIGNALS = DATA_SIGNALS | {"gradsign", "swap"}
 
 
 class ZeroShotGroup(EstimatorGroup):
@@ -33,7 +38,7 @@ class ZeroShotGroup(EstimatorGroup):
         passes = [p for p, signals in PASSES.items() if signals & needs]
         users = {p: sum(1 for e in ests if e.needs & PASSES[p]) for p in passes}
         x = y = None
-        if "data" in passes:
+        if needs & BATCH_SIGNALS:
             x, y = ctx.data(seed)
         for b, arch in enumerate(archs):
             start = time.perf_counter()
@@ -46,7 +51,8 @@ class ZeroShotGroup(EstimatorGroup):
                 continue
             build_s = time.perf_counter() - start
             sig = Signals(weights=[m.weight.detach() for m in prunable_layers(model)],
-                          num_classes=ctx.num_classes or 0)
+                          num_classes=ctx.num_classes or 0,
+                          params_k=sum(p.numel() for n, p in model.named_parameters() if "auxiliary" not in n) / 1e3)
             pass_s = {p: self._run_pass(p, model, x, y, needs, seed, sig) for p in passes}
             for e, est in enumerate(ests):
                 start = time.perf_counter()
@@ -63,6 +69,10 @@ class ZeroShotGroup(EstimatorGroup):
             del model, sig
         return result
 
+    def swap_samples(self) -> list[int]:
+        """The batch prefixes SWAP's forwards take (one per ``samples`` value asked for)."""
+        return sorted({e.samples for e in self.estimators if "swap" in e.needs})
+
     def _run_pass(self, name: str, model: torch.nn.Module, x: torch.Tensor | None, y: torch.Tensor | None,
                   needs: frozenset[str], seed: int, sig: Signals) -> float:
         start = time.perf_counter()
@@ -73,6 +83,10 @@ class ZeroShotGroup(EstimatorGroup):
                 setattr(sig, name, synflow_pass(model, self.ctx.input_shape, with_bn=name == "synflow_bn"))
             elif name == "zen":
                 sig.zen = zen_pass(model, self.ctx.input_shape, self.ctx.data_batch_size, seed)
+            elif name == "gradsign":
+                sig.gradsign = gradsign_pass(model, x, y)
+            elif name == "swap":
+                sig.swap = {n: swap_pass(model, x[:n]) for n in self.swap_samples()}
         except Exception as exc:
             message = f"{name} pass failed: {describe_exception(exc)}"
             sig.failed.update((s, message) for s in PASSES[name] & needs)
@@ -90,7 +104,7 @@ class ZeroShotEstimator(Estimator):
 
     def __init_subclass__(cls, **kwargs: object) -> None:
         super().__init_subclass__(**kwargs)
-        cls.needs_data = bool(cls.needs & DATA_SIGNALS)
+        cls.needs_data = bool(cls.needs & BATCH_SIGNALS)
 
     def compute(self, sig: Signals) -> float:
         """The proxy's value from the shared signals."""
