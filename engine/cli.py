@@ -470,8 +470,10 @@ def evaluate(results_path: tuple[str, ...], truth_path: str, metric: str | None,
 @main.command()
 @click.option("--results", "results_path", required=True,
               help="A finished sweep's output (or a results Parquet file / NASLib zc json) holding the members.")
-@click.option("--members", required=True, help="Comma-separated estimators to aggregate (at least two).")
-@click.option("--name", required=True, help="The ensemble's estimator name in the rows written.")
+@click.option("--preset", help="A published aggregation: az_nas (the four AZ-NAS proxies' log ranks); sets "
+                               "--members, --method and --name.")
+@click.option("--members", help="Comma-separated estimators to aggregate (at least two).")
+@click.option("--name", help="The ensemble's estimator name in the rows written  [default: the preset's]")
 @click.option("--method", type=click.Choice(["log_rank", "rank_sum"]), default="log_rank", show_default=True,
               help="log_rank: sum of log(rank/N) (AZ-NAS); rank_sum: sum of ranks (TE-NAS, VKDNW's aggregate).")
 @click.option("--direction", "directions", multiple=True, metavar="NAME=higher|lower",
@@ -479,7 +481,8 @@ def evaluate(results_path: tuple[str, ...], truth_path: str, metric: str | None,
 @click.option("--out", required=True, type=click.Path(dir_okay=False),
               help="Parquet file for the ensemble's rows (results schema); evaluate it with "
                    "`evaluate --results RUN --results OUT`.")
-def ensemble(results_path: str, members: str, name: str, method: str, directions: tuple[str, ...], out: str) -> None:
+def ensemble(results_path: str, preset: str | None, members: str | None, name: str | None, method: str,
+             directions: tuple[str, ...], out: str) -> None:
     """Zero-label rank aggregation of scored estimators over the scored population, per seed."""
     import io
 
@@ -487,11 +490,20 @@ def ensemble(results_path: str, members: str, name: str, method: str, directions
 
     from archscore._core import write_atomic
     from archscore.engine.evaluation.ensemble import Ensemble, ensemble_of, rank_aggregate
+    from archscore.engine.evaluation.ensemble import preset as preset_ensemble
     from archscore.engine.evaluation.files import check_output_location, read_results_file
 
     with _user_errors():
         check_output_location(out)
-        spec = Ensemble(name, tuple(m for m in members.split(",") if m), method)
+        if preset and members:
+            raise ValueError("give --preset or --members, not both")
+        if preset:
+            spec = preset_ensemble(preset)
+            spec = Ensemble(name or spec.name, spec.members, spec.method)
+        elif not members or not name:
+            raise ValueError("give --preset, or --members and --name")
+        else:
+            spec = Ensemble(name, tuple(m for m in members.split(",") if m), method)
         given = _parse_pairs(",".join(directions) or None, "--direction")
         bad = {k: v for k, v in given.items() if v not in ("higher", "lower")}
         if bad:
@@ -503,8 +515,10 @@ def ensemble(results_path: str, members: str, name: str, method: str, directions
     write_atomic(out, buf.getvalue())
     population = ensemble_of(table)["population"]
     n_ok = sum(1 for s in table.column("status").to_pylist() if s == "ok")
-    click.echo(f"{name} ({method} of {', '.join(spec.members)}): {n_ok} ok rows of {table.num_rows}; population "
-               f"per seed {population}; wrote {out}")
+    last = {m: n for m, n in ensemble_of(table)["failed_ranked_last"].items() if n}
+    click.echo(f"{spec.name} ({spec.method} of {', '.join(spec.members)}): {n_ok} ok rows of {table.num_rows}; "
+               f"population per seed {population}" + (f"; failed member scores ranked last: {last}" if last else "")
+               + f"; wrote {out}")
 
 
 @main.group()

@@ -34,9 +34,11 @@ def test_rank_aggregation_restated_by_counting(published, method):
     _, results = published
     members = ("jacob_cov", "synflow", "flops")
     table = rank_aggregate(results, Ensemble("zl", members, method))
-    got = dict(zip(table.column("arch").to_pylist(), table.column("score").to_pylist()))
+    ok = table.filter(pc.equal(table["status"], "ok"))
+    got = dict(zip(ok.column("arch").to_pylist(), ok.column("score").to_pylist()))
     archs = sorted(got)
-    ranks = [_average_rank([_scores(results, m)[a] for a in archs]) for m in members]
+    as_float = lambda v: -np.inf if v is None or not np.isfinite(v) else v  # noqa: E731  (a failure ranks last)
+    ranks = [_average_rank([as_float(_scores(results, m)[a]) for a in archs]) for m in members]
     expect = sum(np.log(r / len(archs)) for r in ranks) if method == "log_rank" else sum(ranks)
     np.testing.assert_allclose([got[a] for a in archs], expect, rtol=1e-12)
     meta = ensemble_of(table)
@@ -44,17 +46,26 @@ def test_rank_aggregation_restated_by_counting(published, method):
     assert set(table.column("worker").to_pylist()) == {"rank-aggregation"}
 
 
-def test_failed_member_is_an_error_row_and_leaves_the_population(published):
+def test_failed_member_ranks_last_and_a_missing_one_is_an_error_row(published):
     _, results = published
     rows = results.to_pylist()
-    broken = next(r for r in rows if r["estimator"] == "synflow")
-    broken.update(status="error", score=None, error="boom")
+    synflow = [r for r in rows if r["estimator"] == "synflow"]
+    synflow[0].update(status="error", score=None, error="boom")
+    synflow[1].update(status="nonfinite", score=float("-inf"))
+    gone = synflow[2]["arch"]
+    rows = [r for r in rows if not (r["estimator"] == "synflow" and r["arch"] == gone)]
     results = pa.Table.from_pylist(rows, schema=results.schema)
-    table = rank_aggregate(results, Ensemble("zl", ("jacob_cov", "synflow")))
-    bad = table.filter(pc.equal(table["arch"], broken["arch"])).to_pylist()
-    assert bad[0]["status"] == "error" and "synflow" in bad[0]["error"] and "boom" in bad[0]["error"]
-    n_ok = table.filter(pc.equal(table["status"], "ok")).num_rows
-    assert ensemble_of(table)["population"] == {"0": n_ok} and n_ok == table.num_rows - 1
+    table = rank_aggregate(results, Ensemble("zl", ("jacob_cov", "synflow"), "rank_sum"))
+    by_arch = {r["arch"]: r for r in table.to_pylist()}
+    assert by_arch[gone]["status"] == "error" and "member synflow did not score" in by_arch[gone]["error"]
+    n = ensemble_of(table)["population"]["0"]
+    assert n == table.num_rows - 1 and ensemble_of(table)["failed_ranked_last"] == {"jacob_cov": 0, "synflow": 2}
+    jac = _scores(results, "jacob_cov")
+    for failed in synflow[:2]:  # synflow's two failures share ranks 1 and 2: 1.5 each
+        a = failed["arch"]
+        others = [x for x in by_arch if x != gone]
+        expect = 1.5 + _average_rank([jac[x] for x in others])[others.index(a)]
+        assert by_arch[a]["status"] == "ok" and by_arch[a]["score"] == pytest.approx(expect)
 
 
 def test_lower_is_better_member_is_turned_around(published):
@@ -102,3 +113,13 @@ def test_cli_writes_rows_that_evaluate_reads_beside_the_sweep(published, tmp_pat
     r = CliRunner().invoke(main, ["ensemble", "--results", str(src), "--members", "synflow", "--name", "z",
                                   "--out", str(tmp_path / "e.parquet")])
     assert r.exit_code == 1 and "at least two members" in r.output
+
+
+def test_presets_name_the_published_aggregations():
+    from archscore.engine.evaluation.ensemble import preset
+
+    az = preset("az_nas")
+    assert az.method == "log_rank" and set(az.members) == {"az_expressivity", "az_progressivity", "az_trainability",
+                                                          "az_complexity"}
+    with pytest.raises(ValueError, match="unknown ensemble preset"):
+        preset("nope")

@@ -10,7 +10,9 @@ features read them like any estimator's.
 Methods (ranks ascending: 1 = worst, N = best; ties share the average rank, as ``scipy.stats.rankdata``):
 
 - ``log_rank``: sum over members of log(rank / N) (AZ-NAS's aggregation);
-- ``rank_sum``: sum over members of rank (TE-NAS's combination; VKDNW's aggregated form).
+- ``rank_sum``: sum over members of rank (TE-NAS's combination).
+
+A member's failed score ranks last (tied), as the authors' -inf does.
 """
 from __future__ import annotations
 
@@ -58,6 +60,25 @@ class Ensemble:
             raise ValueError(f"ensemble method must be one of {', '.join(METHODS)}; got {self.method!r}")
 
 
+#: the published aggregations: name -> (members, method)
+PRESETS: dict[str, tuple[tuple[str, ...], str]] = {
+    # AZ-NAS tss_general.ipynb cell 8: log(rank/N) of FLOPs + expressivity + progressivity + trainability
+    "az_nas": (("az_expressivity", "az_progressivity", "az_trainability", "az_complexity"), "log_rank"),
+}
+
+
+def preset(name: str) -> Ensemble:
+    """The published aggregation ``name`` (see :data:`PRESETS`).
+
+    Raises:
+        ValueError: no such preset.
+    """
+    if name not in PRESETS:
+        raise ValueError(f"unknown ensemble preset {name!r}; presets: {', '.join(sorted(PRESETS))}")
+    members, method = PRESETS[name]
+    return Ensemble(name, members, method)
+
+
 def member_direction(name: str, directions: dict[str, bool] | None = None) -> bool:
     """True when higher scores of member ``name`` are better (registry, or ``directions``).
 
@@ -87,10 +108,12 @@ def rank_aggregate(results: pa.Table, ensemble: Ensemble, directions: dict[str, 
                    source: str = "") -> pa.Table:
     """The ensemble's rows for every architecture and seed of ``results`` that a member scored.
 
-    Per seed, the population is the architectures every member scored ok; each gets an ok row. An
-    architecture some member failed or did not score gets an ``error`` row naming that member.
-    Schema metadata ``archscore.ensemble`` records the members, their directions, the method and
-    each seed's population size.
+    Per seed, the population is the architectures every member has a row for. A member's failed
+    score (non-finite, or an error) ranks below all its finite ones, tied with its other failures,
+    as AZ-NAS ranks a -inf component and as ``evaluate`` ranks a failure; an architecture some
+    member has no row for gets an ``error`` row naming that member. Schema metadata
+    ``archscore.ensemble`` records the members, their directions, the method, each seed's
+    population size and how many failed scores of each member were ranked last.
 
     Raises:
         ValueError: a member has no rows at all, or no seed has a population of two.
@@ -107,40 +130,47 @@ def rank_aggregate(results: pa.Table, ensemble: Ensemble, directions: dict[str, 
         by_arch.setdefault((row["seed"], row["arch"]), {}).setdefault(row["estimator"], row)
     out: list[dict] = []
     population: dict[int, int] = {}
+    ranked_last = dict.fromkeys(ensemble.members, 0)
     for seed in sorted({s for s, _ in by_arch}):
         keys = sorted(a for s, a in by_arch if s == seed)
-        ok = [a for a in keys if all(by_arch[seed, a].get(m, {}).get("status") == STATUS_OK for m in ensemble.members)]
-        population[seed] = len(ok)
-        if len(ok) > 1:
-            scores = np.array([[by_arch[seed, a][m]["score"] for a in ok] for m in ensemble.members], dtype=np.float64)
-            oriented = np.where(np.array([higher[m] for m in ensemble.members])[:, None], scores, -scores)
-            for a, value in zip(ok, combine_ranks(oriented, ensemble.method)):
+        members_of = [a for a in keys if all(m in by_arch[seed, a] for m in ensemble.members)]
+        population[seed] = len(members_of) if len(members_of) > 1 else 0
+        if len(members_of) > 1:
+            oriented = np.array([[_oriented(by_arch[seed, a][m], higher[m]) for a in members_of]
+                                 for m in ensemble.members])
+            for m, row in zip(ensemble.members, oriented):
+                ranked_last[m] += int(np.isneginf(row).sum())
+            for a, value in zip(members_of, combine_ranks(oriented, ensemble.method)):
                 out.append(_row(by_arch[seed, a], ensemble, seed, float(value), STATUS_OK, None))
-        else:
-            ok = []
         for a in keys:
-            if a in ok:
+            if population[seed] and all(m in by_arch[seed, a] for m in ensemble.members):
                 continue
             have = by_arch[seed, a]
-            out.append(_row(have, ensemble, seed, None, STATUS_ERROR, _why_not(have, ensemble.members, len(ok))))
-    if not any(n > 1 for n in population.values()):
-        raise ValueError(f"ensemble {ensemble.name!r}: no seed has two architectures every member scored ok "
+            out.append(_row(have, ensemble, seed, None, STATUS_ERROR, _why_not(have, ensemble.members, len(members_of))))
+    if not any(population.values()):
+        raise ValueError(f"ensemble {ensemble.name!r}: no seed has two architectures every member scored "
                          f"(per seed: {population})")
     meta = {"name": ensemble.name, "method": ensemble.method, "members": list(ensemble.members),
             "higher_is_better": higher, "population": {str(s): n for s, n in population.items()},
-            "population_rule": "per seed, the architectures every member scored ok", "source": source}
+            "population_rule": "per seed, the architectures every member has a row for; a failed member score "
+                               "ranks last, tied", "failed_ranked_last": ranked_last, "source": source}
     return pa.Table.from_pylist(out, schema=RESULT_SCHEMA).replace_schema_metadata(
         {ENSEMBLE_KEY: json.dumps(meta, sort_keys=True).encode(), b"archscore.version": VERSION.encode()})
 
 
+def _oriented(row: dict, higher: bool) -> float:
+    """The member's score with higher = better; a failure (not ok, or not finite) is -inf."""
+    score = row["score"]
+    if row["status"] != STATUS_OK or score is None or not np.isfinite(score):
+        return -np.inf
+    return float(score) if higher else -float(score)
+
+
 def _why_not(have: dict[str, dict], members: Sequence[str], population: int) -> str:
-    for m in members:
-        row = have.get(m)
-        if row is None:
-            return f"member {m} did not score this architecture"
-        if row["status"] != STATUS_OK:
-            return f"member {m} is {row['status']}: {row['error'] or 'no message'}"
-    return f"the population every member scored ok has {population} architecture(s); ranks need two"
+    missing = [m for m in members if m not in have]
+    if missing:
+        return f"member {missing[0]} did not score this architecture"
+    return f"the population every member scored has {population} architecture(s); ranks need two"
 
 
 def _row(have: dict[str, dict], ensemble: Ensemble, seed: int, score: float | None, status: str,

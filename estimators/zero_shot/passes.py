@@ -61,6 +61,10 @@ class Signals:
     gradsign: float | None = None
     #: samples -> distinct sample-wise activation patterns of the ReLU outputs of that many samples (SWAP)
     swap: dict[int, float] = field(default_factory=dict)
+    #: (input, reinit) -> AZ-NAS's expressivity, progressivity and trainability
+    az_nas: dict[tuple[str, bool], dict[str, float]] = field(default_factory=dict)
+    #: conv and linear FLOPs per image in millions (xautodl's counter; AZ-NAS's complexity)
+    conv_linear_flops: float | None = None
     #: parameters of the module in thousands, every parameter counted (SWAP's regulariser)
     params_k: float | None = None
     #: signal -> message, for signals whose pass raised

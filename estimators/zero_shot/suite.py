@@ -14,6 +14,7 @@ from typing import Hashable, Sequence
 import torch
 
 from ..base import Estimator, EstimatorGroup, GroupResult, describe_exception
+from .az_nas_pass import az_nas_pass, conv_linear_flops
 from .passes import (DATA_SIGNALS, Signals, data_pass, gradsign_pass, prunable_layers, swap_pass, synflow_pass,
                      zen_pass)
 
@@ -24,6 +25,8 @@ PASSES: dict[str, frozenset[str]] = {
     "zen": frozenset({"zen"}),
     "gradsign": frozenset({"gradsign"}),
     "swap": frozenset({"swap"}),
+    "az_nas": frozenset({"az_nas"}),
+    "conv_linear_flops": frozenset({"conv_linear_flops"}),
 }
 #: the signals whose passes read the data batch (the others draw their own inputs)
 BATCH_SIGNALS = DATA_SIGNALS | {"gradsign", "swap"}
@@ -38,7 +41,7 @@ class ZeroShotGroup(EstimatorGroup):
         passes = [p for p, signals in PASSES.items() if signals & needs]
         users = {p: sum(1 for e in ests if e.needs & PASSES[p]) for p in passes}
         x = y = None
-        if needs & BATCH_SIGNALS:
+        if needs & BATCH_SIGNALS or any(e.needs_data for e in ests):
             x, y = ctx.data(seed)
         for b, arch in enumerate(archs):
             start = time.perf_counter()
@@ -85,6 +88,13 @@ class ZeroShotGroup(EstimatorGroup):
                 sig.zen = zen_pass(model, self.ctx.input_shape, self.ctx.data_batch_size, seed)
             elif name == "gradsign":
                 sig.gradsign = gradsign_pass(model, x, y)
+            elif name == "az_nas":
+                for variant in sorted({e.variant for e in self.estimators if "az_nas" in e.needs}):
+                    batch = x if variant[0] == "data" else None
+                    sig.az_nas[variant] = az_nas_pass(model, batch, self.ctx.input_shape, self.ctx.data_batch_size,
+                                                      seed, reinit=variant[1])
+            elif name == "conv_linear_flops":
+                sig.conv_linear_flops = conv_linear_flops(model, self.ctx.input_shape)
             elif name == "swap":
                 sig.swap = {n: swap_pass(model, x[:n]) for n in self.swap_samples()}
         except Exception as exc:

@@ -103,5 +103,14 @@ class DartsNetwork(nn.Module):
             s0, s1 = s1, cell(s0, s1)
         return s1
 
+    def cell_features(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """The stem's output and each cell's."""
+        s0 = s1 = self.stem(x)
+        feats = [s1]
+        for cell in self.cells:
+            s0, s1 = s1, cell(s0, s1)
+            feats.append(s1)
+        return feats
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.classifier(self.global_pooling(self.forward_features(x)).flatten(1))

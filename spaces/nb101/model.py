@@ -102,5 +102,14 @@ class NB101Network(nn.Module):
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         return self.layers(x)
 
+    def cell_features(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """The stem's output and each cell's (the stacks' max-pools are not cells)."""
+        feats, out = [], x
+        for layer in self.layers:
+            out = layer(out)
+            if not isinstance(layer, nn.MaxPool2d):
+                feats.append(out)
+        return feats
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.classifier(self.forward_features(x).mean((2, 3)))

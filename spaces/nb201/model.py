@@ -157,5 +157,12 @@ class NB201Network(nn.Module):
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         return self.lastact(self.cells(self.stem(x)))
 
+    def cell_features(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """The stem's output and each cell's and reduction block's (AZ-NAS's ``extract_cell_features``)."""
+        feats = [self.stem(x)]
+        for cell in self.cells:
+            feats.append(cell(feats[-1]))
+        return feats
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.classifier(self.global_pooling(self.forward_features(x)).flatten(1))

@@ -45,5 +45,12 @@ class NdsNetwork(nn.Module):
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         return self.blocks(self.stem(x))
 
+    def cell_features(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """The stem's output and each residual block's."""
+        feats = [self.stem(x)]
+        for block in self.blocks:
+            feats.append(block(feats[-1]))
+        return feats
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.classifier(self.pool(self.forward_features(x)).flatten(1))

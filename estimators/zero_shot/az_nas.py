@@ -1,0 +1,71 @@
+"""AZ-NAS (Lee & Ham, CVPR 2024; cvlab-yonsei/AZ-NAS @ 5e6683a): four proxies whose log-ranks the
+authors sum over the population (``archscore ensemble --preset az_nas``).
+
+- ``az_expressivity``, ``az_progressivity``, ``az_trainability``: one shared pass (see
+  :mod:`.az_nas_pass`) on the network re-initialised Kaiming-normal (fan-in) from the seed and a
+  Gaussian batch of ``--data-batch-size`` images, as the authors' NB201 notebook runs it. Options:
+  ``input="data"`` scores the data batch instead; ``reinit=False`` keeps the build's weights.
+- ``az_complexity``: FLOPs counting conv and linear layers only (xautodl's counter, whose values
+  NB201's API publishes and the authors rank); unlike ``flops``, pooling is free, so it ties
+  avg-pool, skip and none edges.
+
+All higher is better; a NaN component is -inf (the reference's rule), which archscore records as
+a non-finite result, ranked last like the reference's -inf.
+"""
+from __future__ import annotations
+
+from ..base import ESTIMATORS
+from .suite import ZeroShotEstimator
+
+INPUTS = ("gaussian", "data")
+
+
+class _AzNasComponent(ZeroShotEstimator):
+    needs = frozenset({"az_nas"})
+    component = ""
+
+    def __init__(self, input: str = "gaussian", reinit: bool = True) -> None:
+        """Raises:
+            ValueError: ``input`` is not ``gaussian`` or ``data``.
+        """
+        if input not in INPUTS:
+            raise ValueError(f"{type(self).__name__} option input must be one of {', '.join(INPUTS)}; got {input!r}")
+        reinit = reinit if isinstance(reinit, bool) else str(reinit).lower() in ("1", "true", "yes")
+        config = {**({"input": input} if input != "gaussian" else {}), **({} if reinit else {"reinit": False})}
+        super().__init__(**config)
+        self.variant = (input, reinit)
+        self.needs_data = input == "data"
+
+    def compute(self, sig):
+        return sig.az_nas[self.variant][self.component]
+
+
+@ESTIMATORS.register("az_expressivity")
+class AzExpressivity(_AzNasComponent):
+    """Sum over cell features of the eigenvalue entropy of their channel covariance."""
+
+    component = "expressivity"
+
+
+@ESTIMATORS.register("az_progressivity")
+class AzProgressivity(_AzNasComponent):
+    """Smallest increase of expressivity from one cell feature to the next."""
+
+    component = "progressivity"
+
+
+@ESTIMATORS.register("az_trainability")
+class AzTrainability(_AzNasComponent):
+    """Mean over consecutive cells of -s - 1/s + 2, s the top singular value of their Jacobian's sketch."""
+
+    component = "trainability"
+
+
+@ESTIMATORS.register("az_complexity")
+class AzComplexity(ZeroShotEstimator):
+    """Conv and linear FLOPs per image, millions (xautodl's counter, as NB201's API publishes)."""
+
+    needs = frozenset({"conv_linear_flops"})
+
+    def compute(self, sig):
+        return sig.conv_linear_flops
