@@ -470,12 +470,14 @@ def evaluate(results_path: tuple[str, ...], truth_path: str, metric: str | None,
 @main.command()
 @click.option("--results", "results_path", required=True,
               help="A finished sweep's output (or a results Parquet file / NASLib zc json) holding the members.")
-@click.option("--preset", help="A published aggregation: az_nas (the four AZ-NAS proxies' log ranks); sets "
+@click.option("--preset", help="A published aggregation: az_nas (the four AZ-NAS proxies' log ranks), te_nas (dense rank "
+                               "sum of te_nas_ntk and te_nas_lr); sets "
                                "--members, --method and --name.")
 @click.option("--members", help="Comma-separated estimators to aggregate (at least two).")
 @click.option("--name", help="The ensemble's estimator name in the rows written  [default: the preset's]")
-@click.option("--method", type=click.Choice(["log_rank", "rank_sum"]), default="log_rank", show_default=True,
-              help="log_rank: sum of log(rank/N) (AZ-NAS); rank_sum: sum of ranks (TE-NAS, VKDNW's aggregate).")
+@click.option("--method", type=click.Choice(["log_rank", "rank_sum", "dense_rank_sum"]), default="log_rank", show_default=True,
+              help="log_rank: sum of log(rank/N) (AZ-NAS, VKDNW); rank_sum: sum of ranks; dense_rank_sum: sum "
+                   "of dense ranks (TE-NAS).")
 @click.option("--direction", "directions", multiple=True, metavar="NAME=higher|lower",
               help="Direction of a member that is not a registered estimator; repeatable.")
 @click.option("--out", required=True, type=click.Path(dir_okay=False),

@@ -46,6 +46,13 @@ def test_rank_aggregation_restated_by_counting(published, method):
     assert set(table.column("worker").to_pylist()) == {"rank-aggregation"}
 
 
+def test_dense_ranks_give_ties_one_rank_and_the_next_value_the_next_integer():
+    from archscore.engine.evaluation.ensemble import combine_ranks
+
+    got = combine_ranks(np.array([[1.0, 1.0, 5.0, 7.0], [4.0, 3.0, 2.0, 1.0]]), "dense_rank_sum")
+    np.testing.assert_array_equal(got, [1 + 4, 1 + 3, 2 + 2, 3 + 1])
+
+
 def test_failed_member_ranks_last_and_a_missing_one_is_an_error_row(published):
     _, results = published
     rows = results.to_pylist()
@@ -121,5 +128,6 @@ def test_presets_name_the_published_aggregations():
     az = preset("az_nas")
     assert az.method == "log_rank" and set(az.members) == {"az_expressivity", "az_progressivity", "az_trainability",
                                                           "az_complexity"}
+    assert preset("te_nas").method == "dense_rank_sum"
     with pytest.raises(ValueError, match="unknown ensemble preset"):
         preset("nope")

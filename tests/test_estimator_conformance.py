@@ -76,8 +76,12 @@ def options_for(names, space="nb201"):
     return options
 
 
-def score(names, items=None, seed=0, batch_size=8, macro=TINY, data="synthetic", space="nb201"):
+def score(names, items=None, seed=0, batch_size=None, macro=TINY, data="synthetic", space="nb201"):
+    """Rows of ``names`` on ``items``; the batch: 8 images, or the most any estimator needs (SWAP's
+    16), the same whatever is fused."""
     items = items_for(space) if items is None else items
+    if batch_size is None:
+        batch_size = max(8, *(ESTIMATORS.get(n).min_batch for n in NAMES))
     known = get_space(space).macro().as_dict()
     macro = {k: v for k, v in macro.items() if k in known}  # tiny where the space has C and N
     scorer = Scorer(ScoringPlan(space, tuple(names), dict(macro), options_for(names, space), data=data,

@@ -10,7 +10,9 @@ features read them like any estimator's.
 Methods (ranks ascending: 1 = worst, N = best; ties share the average rank, as ``scipy.stats.rankdata``):
 
 - ``log_rank``: sum over members of log(rank / N) (AZ-NAS's aggregation);
-- ``rank_sum``: sum over members of rank (TE-NAS's combination).
+- ``rank_sum``: sum over members of rank;
+- ``dense_rank_sum``: sum over members of dense rank (ties share one rank, the next value takes the
+  next integer): TE-NAS's combination of its two proxies (``prune_tenas.py``).
 
 A member's failed score ranks last (tied), as the authors' -inf does.
 """
@@ -29,7 +31,7 @@ from archscore._core import VERSION
 from archscore.engine.run.schema import RESULT_SCHEMA, STATUS_ERROR, STATUS_OK
 from archscore.estimators import ESTIMATORS, base_name
 
-METHODS = ("log_rank", "rank_sum")
+METHODS = ("log_rank", "rank_sum", "dense_rank_sum")
 ENSEMBLE_KEY = b"archscore.ensemble"
 #: the ``worker`` column of ensemble rows: they were computed from other rows, not by a worker
 ENSEMBLE_WORKER = "rank-aggregation"
@@ -64,6 +66,8 @@ class Ensemble:
 PRESETS: dict[str, tuple[tuple[str, ...], str]] = {
     # AZ-NAS tss_general.ipynb cell 8: log(rank/N) of FLOPs + expressivity + progressivity + trainability
     "az_nas": (("az_expressivity", "az_progressivity", "az_trainability", "az_complexity"), "log_rank"),
+    # TE-NAS prune_tenas.py: dense rank of the NTK condition number (ascending) + of linear regions (descending)
+    "te_nas": (("te_nas_ntk", "te_nas_lr"), "dense_rank_sum"),
 }
 
 
@@ -96,10 +100,11 @@ def member_direction(name: str, directions: dict[str, bool] | None = None) -> bo
 def combine_ranks(oriented: np.ndarray, method: str) -> np.ndarray:
     """Aggregate of a (members x N) array of higher-is-better scores, one value per column."""
     n = oriented.shape[1]
-    ranks = np.vstack([stats.rankdata(row, method="average") for row in oriented])
+    ties = "dense" if method == "dense_rank_sum" else "average"
+    ranks = np.vstack([stats.rankdata(row, method=ties) for row in oriented])
     if method == "log_rank":
         return np.log(ranks / n).sum(axis=0)
-    if method == "rank_sum":
+    if method in ("rank_sum", "dense_rank_sum"):
         return ranks.sum(axis=0)
     raise ValueError(f"unknown method {method!r}")
 

@@ -65,6 +65,10 @@ class Signals:
     az_nas: dict[tuple[str, bool], dict[str, float]] = field(default_factory=dict)
     #: conv and linear FLOPs per image in millions (xautodl's counter; AZ-NAS's complexity)
     conv_linear_flops: float | None = None
+    #: TE-NAS's NTK condition number of the batch
+    ntk_condition: float | None = None
+    #: (samples, batches, size) -> TE-NAS's number of linear regions of that many crops
+    linear_regions: dict[tuple[int, int, int], float] = field(default_factory=dict)
     #: parameters of the module in thousands, every parameter counted (SWAP's regulariser)
     params_k: float | None = None
     #: signal -> message, for signals whose pass raised

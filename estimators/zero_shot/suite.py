@@ -15,6 +15,7 @@ import torch
 
 from ..base import Estimator, EstimatorGroup, GroupResult, describe_exception
 from .az_nas_pass import az_nas_pass, conv_linear_flops
+from .te_nas_pass import linear_region_inputs, linear_regions, ntk_condition
 from .passes import (DATA_SIGNALS, Signals, data_pass, gradsign_pass, prunable_layers, swap_pass, synflow_pass,
                      zen_pass)
 
@@ -27,9 +28,11 @@ PASSES: dict[str, frozenset[str]] = {
     "swap": frozenset({"swap"}),
     "az_nas": frozenset({"az_nas"}),
     "conv_linear_flops": frozenset({"conv_linear_flops"}),
+    "ntk_condition": frozenset({"ntk_condition"}),
+    "linear_regions": frozenset({"linear_regions"}),
 }
 #: the signals whose passes read the data batch (the others draw their own inputs)
-BATCH_SIGNALS = DATA_SIGNALS | {"gradsign", "swap"}
+BATCH_SIGNALS = DATA_SIGNALS | {"gradsign", "swap", "ntk_condition", "linear_regions"}
 
 
 class ZeroShotGroup(EstimatorGroup):
@@ -95,7 +98,17 @@ class ZeroShotGroup(EstimatorGroup):
                                                       seed, reinit=variant[1])
             elif name == "conv_linear_flops":
                 sig.conv_linear_flops = conv_linear_flops(model, self.ctx.input_shape)
+            elif name == "ntk_condition":
+                sig.ntk_condition = ntk_condition(model, x)
+            elif name == "linear_regions":
+                for samples, batches, size in sorted({e.variant for e in self.estimators if "linear_regions" in e.needs}):
+                    gen = torch.Generator(device="cpu").manual_seed(seed)
+                    crops = linear_region_inputs(x, samples * batches, size, gen)
+                    sig.linear_regions[samples, batches, size] = linear_regions(model, crops, samples)
             elif name == "swap":
+                if x.shape[0] < max(self.swap_samples()):
+                    raise ValueError(f"swap needs a data batch of at least {max(self.swap_samples())} inputs "
+                                     f"(its samples option); the batch holds {x.shape[0]}")
                 sig.swap = {n: swap_pass(model, x[:n]) for n in self.swap_samples()}
         except Exception as exc:
             message = f"{name} pass failed: {describe_exception(exc)}"

@@ -22,6 +22,7 @@ class Swap(ZeroShotEstimator):
     """Distinct ReLU sign patterns over ``samples`` images, optionally size-regularised (higher is better)."""
 
     needs = frozenset({"swap"})
+    min_batch = 16  # the default samples; an instance takes its own
 
     def __init__(self, samples: int = 16, mu: float | None = None, sigma: float | None = None) -> None:
         """Raises:
