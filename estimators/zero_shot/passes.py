@@ -69,6 +69,10 @@ class Signals:
     ntk_condition: float | None = None
     #: (samples, batches, size) -> TE-NAS's number of linear regions of that many crops
     linear_regions: dict[tuple[int, int, int], float] = field(default_factory=dict)
+    #: batches -> ZiCo over that many chunks of the batch
+    zico: dict[int, float] = field(default_factory=dict)
+    #: images -> MeCo of a forward of that many images (sample 0 measured)
+    meco: dict[int, float] = field(default_factory=dict)
     #: parameters of the module in thousands, every parameter counted (SWAP's regulariser)
     params_k: float | None = None
     #: signal -> message, for signals whose pass raised

@@ -15,6 +15,7 @@ import torch
 
 from ..base import Estimator, EstimatorGroup, GroupResult, describe_exception
 from .az_nas_pass import az_nas_pass, conv_linear_flops
+from .zico_meco_pass import meco_score, zico_score
 from .te_nas_pass import linear_region_inputs, linear_regions, ntk_condition
 from .passes import (DATA_SIGNALS, Signals, data_pass, gradsign_pass, prunable_layers, swap_pass, synflow_pass,
                      zen_pass)
@@ -30,9 +31,11 @@ PASSES: dict[str, frozenset[str]] = {
     "conv_linear_flops": frozenset({"conv_linear_flops"}),
     "ntk_condition": frozenset({"ntk_condition"}),
     "linear_regions": frozenset({"linear_regions"}),
+    "zico": frozenset({"zico"}),
+    "meco": frozenset({"meco"}),
 }
 #: the signals whose passes read the data batch (the others draw their own inputs)
-BATCH_SIGNALS = DATA_SIGNALS | {"gradsign", "swap", "ntk_condition", "linear_regions"}
+BATCH_SIGNALS = DATA_SIGNALS | {"gradsign", "swap", "ntk_condition", "linear_regions", "zico", "meco"}
 
 
 class ZeroShotGroup(EstimatorGroup):
@@ -75,6 +78,9 @@ class ZeroShotGroup(EstimatorGroup):
             del model, sig
         return result
 
+    def _using(self, signal: str) -> list[ZeroShotEstimator]:
+        return [e for e in self.estimators if signal in e.needs]  # type: ignore[misc]
+
     def swap_samples(self) -> list[int]:
         """The batch prefixes SWAP's forwards take (one per ``samples`` value asked for)."""
         return sorted({e.samples for e in self.estimators if "swap" in e.needs})
@@ -98,6 +104,10 @@ class ZeroShotGroup(EstimatorGroup):
                                                       seed, reinit=variant[1])
             elif name == "conv_linear_flops":
                 sig.conv_linear_flops = conv_linear_flops(model, self.ctx.input_shape)
+            elif name == "zico":
+                sig.zico = {n: zico_score(model, x, y, n) for n in sorted({e.batches for e in self._using("zico")})}
+            elif name == "meco":
+                sig.meco = {n: meco_score(model, x[:n]) for n in sorted({e.batch for e in self._using("meco")})}
             elif name == "ntk_condition":
                 sig.ntk_condition = ntk_condition(model, x)
             elif name == "linear_regions":
