@@ -66,6 +66,8 @@ class Ensemble:
 PRESETS: dict[str, tuple[tuple[str, ...], str]] = {
     # AZ-NAS tss_general.ipynb cell 8: log(rank/N) of FLOPs + expressivity + progressivity + trainability
     "az_nas": (("az_expressivity", "az_progressivity", "az_trainability", "az_complexity"), "log_rank"),
+    # VKDNW tss_utils.get_scores: VKDNW_agg = log ranks of VKDNW_single, expressivity, trainability, FLOPs, jacov
+    "vkdnw_agg": (("vkdnw", "az_expressivity", "az_trainability", "az_complexity", "jacob_cov"), "log_rank"),
     # TE-NAS prune_tenas.py: dense rank of the NTK condition number (ascending) + of linear regions (descending)
     "te_nas": (("te_nas_ntk", "te_nas_lr"), "dense_rank_sum"),
 }

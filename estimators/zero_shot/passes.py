@@ -73,6 +73,8 @@ class Signals:
     zico: dict[int, float] = field(default_factory=dict)
     #: images -> MeCo of a forward of that many images (sample 0 measured)
     meco: dict[int, float] = field(default_factory=dict)
+    #: (params, input, reinit) -> VKDNW's dim and entropy
+    vkdnw: dict[tuple[int, str, bool], dict[str, float]] = field(default_factory=dict)
     #: parameters of the module in thousands, every parameter counted (SWAP's regulariser)
     params_k: float | None = None
     #: signal -> message, for signals whose pass raised

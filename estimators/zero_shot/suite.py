@@ -15,6 +15,7 @@ import torch
 
 from ..base import Estimator, EstimatorGroup, GroupResult, describe_exception
 from .az_nas_pass import az_nas_pass, conv_linear_flops
+from .vkdnw_pass import vkdnw_pass
 from .zico_meco_pass import meco_score, zico_score
 from .te_nas_pass import linear_region_inputs, linear_regions, ntk_condition
 from .passes import (DATA_SIGNALS, Signals, data_pass, gradsign_pass, prunable_layers, swap_pass, synflow_pass,
@@ -33,6 +34,7 @@ PASSES: dict[str, frozenset[str]] = {
     "linear_regions": frozenset({"linear_regions"}),
     "zico": frozenset({"zico"}),
     "meco": frozenset({"meco"}),
+    "vkdnw": frozenset({"vkdnw"}),
 }
 #: the signals whose passes read the data batch (the others draw their own inputs)
 BATCH_SIGNALS = DATA_SIGNALS | {"gradsign", "swap", "ntk_condition", "linear_regions", "zico", "meco"}
@@ -108,6 +110,11 @@ class ZeroShotGroup(EstimatorGroup):
                 sig.zico = {n: zico_score(model, x, y, n) for n in sorted({e.batches for e in self._using("zico")})}
             elif name == "meco":
                 sig.meco = {n: meco_score(model, x[:n]) for n in sorted({e.batch for e in self._using("meco")})}
+            elif name == "vkdnw":
+                for params, source, reinit in sorted({e.variant for e in self._using("vkdnw")}):
+                    sig.vkdnw[params, source, reinit] = vkdnw_pass(
+                        model, x if source == "data" else None, self.ctx.input_shape, self.ctx.data_batch_size, seed,
+                        params, reinit)
             elif name == "ntk_condition":
                 sig.ntk_condition = ntk_condition(model, x)
             elif name == "linear_regions":

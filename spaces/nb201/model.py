@@ -42,12 +42,18 @@ class _BoxAverage(torch.autograd.Function):
     :class:`_BoxAverageAdjoint`, whose own backward is this function again, so every order of
     derivative stays one depthwise convolution. (Left to autograd, the double backward of a
     grouped convolution loops over the groups to form a weight gradient nobody asked for; that
-    was a fifth of GraSP's Hessian-gradient product.)"""
+    was a fifth of GraSP's Hessian-gradient product.) Written in the ``setup_context`` form with a
+    generated vmap rule, so ``torch.func`` transforms (VKDNW's per-sample Jacobian) go through it."""
+
+    generate_vmap_rule = True
 
     @staticmethod
-    def forward(ctx, x: torch.Tensor, counts: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
-        ctx.save_for_backward(counts)
+    def forward(x: torch.Tensor, counts: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
         return _box_sum_3x3(x) / counts
+
+    @staticmethod
+    def setup_context(ctx, inputs, output) -> None:  # type: ignore[override]
+        ctx.save_for_backward(inputs[1])
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, None]:  # type: ignore[override]
@@ -56,10 +62,15 @@ class _BoxAverage(torch.autograd.Function):
 
 
 class _BoxAverageAdjoint(torch.autograd.Function):
+    generate_vmap_rule = True
+
     @staticmethod
-    def forward(ctx, grad: torch.Tensor, counts: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
-        ctx.save_for_backward(counts)
+    def forward(grad: torch.Tensor, counts: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
         return _box_sum_3x3(grad / counts)
+
+    @staticmethod
+    def setup_context(ctx, inputs, output) -> None:  # type: ignore[override]
+        ctx.save_for_backward(inputs[1])
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, None]:  # type: ignore[override]
