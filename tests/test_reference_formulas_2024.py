@@ -1,5 +1,4 @@
 """The 2022-2025 zero-shot proxies against their reference computations, restated here in the
-# sign counts (gradsign, swap, te_nas_lr) get a small tolerance: a value at rounding level of 0 may flip on another CPU
 references' own style, independently of archscore's fused passes: fresh deep copies, the global
 RNG where the reference draws from it, ``.grad`` loops, ``torch.unique``, numpy reductions.
 
@@ -237,7 +236,8 @@ def ref_vkdnw(net, x, y):
     return {"vkdnw_entropy": entropy, "vkdnw_dim": dim, "vkdnw": 10 * dim + entropy}
 
 
-#: proxy -> (reference, relative tolerance)
+#: proxy -> (reference, relative tolerance); the sign counts (gradsign, swap, te_nas_lr) get a little: a
+#: value at rounding level of 0 may flip sign on another CPU
 REFERENCES = {
     "gradsign": (ref_gradsign, 1e-4), "swap": (ref_swap, 1e-3), "zico": (ref_zico, 1e-6), "meco": (ref_meco, 1e-5),
     "az_expressivity": (ref_az_nas, 1e-6), "az_progressivity": (ref_az_nas, 1e-5), "az_trainability": (ref_az_nas, 1e-5),
