@@ -73,7 +73,7 @@ def reference_values(script: str, ref, net_of, x: torch.Tensor, y: torch.Tensor,
         net = net_of()
         torch.manual_seed(seed)
         info = ref._az.compute_nas_score(ref.AZNASAdapter(net), None, None, x.shape[2], x.shape[0])
-        info["complexity"] = ref.reference_scores(net_of(), x, reinit=False)["complexity"]
+        info["complexity"] = float(ref._get_model_infos(net_of(), (1, *x.shape[1:]))[0])  # xautodl's counter
         return info
     if script == "vkdnw":  # the same weights and Gaussian batch as ours: re-init seeded, batch drawn after it
         net = net_of()

@@ -12,9 +12,15 @@ One network build per architecture feeds all requested proxies:
   (``synflow``) or in train mode (``synflow_bn``).
 - the **Zen pass**: Gaussian re-initialised weights, Gaussian input and its perturbation.
 
-Passes never modify the module: synflow and Zen run the module functionally on substituted
-parameters and buffers (``torch.func.functional_call``), and the data pass's only side effect,
-BN running statistics, is read by nobody. So a proxy's value does not depend on which other
+- the **GradSign pass** (each sample alone) and the **SWAP pass** (a no-grad forward of the first
+  16 images), here; the other 2021-2025 proxies' passes sit beside them: :mod:`.az_nas_pass`
+  (AZ-NAS; its re-initialisation is reused by VKDNW), :mod:`.vkdnw_pass`, :mod:`.te_nas_pass`,
+  :mod:`.zico_meco_pass`.
+
+Passes never modify the module: synflow, Zen, AZ-NAS and VKDNW run the module functionally on
+substituted parameters and buffers (``torch.func.functional_call``; VKDNW, in eval mode, on fresh BN
+statistics of its own), and the train-mode forwards' only side effect, BN running statistics, is
+read by nobody. So a proxy's value does not depend on which other
 proxies were fused with it.
 """
 from __future__ import annotations

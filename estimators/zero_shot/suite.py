@@ -83,54 +83,66 @@ class ZeroShotGroup(EstimatorGroup):
     def _using(self, signal: str) -> list[ZeroShotEstimator]:
         return [e for e in self.estimators if signal in e.needs]  # type: ignore[misc]
 
-    def swap_samples(self) -> list[int]:
-        """The batch prefixes SWAP's forwards take (one per ``samples`` value asked for)."""
-        return sorted({e.samples for e in self.estimators if "swap" in e.needs})
-
     def _run_pass(self, name: str, model: torch.nn.Module, x: torch.Tensor | None, y: torch.Tensor | None,
                   needs: frozenset[str], seed: int, sig: Signals) -> float:
         start = time.perf_counter()
         try:
-            if name == "data":
-                data_pass(model, x, y, needs & DATA_SIGNALS, sig)
-            elif name in ("synflow", "synflow_bn"):
-                setattr(sig, name, synflow_pass(model, self.ctx.input_shape, with_bn=name == "synflow_bn"))
-            elif name == "zen":
-                sig.zen = zen_pass(model, self.ctx.input_shape, self.ctx.data_batch_size, seed)
-            elif name == "gradsign":
-                sig.gradsign = gradsign_pass(model, x, y)
-            elif name == "az_nas":
-                for variant in sorted({e.variant for e in self.estimators if "az_nas" in e.needs}):
-                    batch = x if variant[0] == "data" else None
-                    sig.az_nas[variant] = az_nas_pass(model, batch, self.ctx.input_shape, self.ctx.data_batch_size,
-                                                      seed, reinit=variant[1])
-            elif name == "conv_linear_flops":
-                sig.conv_linear_flops = conv_linear_flops(model, self.ctx.input_shape)
-            elif name == "zico":
-                sig.zico = {n: zico_score(model, x, y, n) for n in sorted({e.batches for e in self._using("zico")})}
-            elif name == "meco":
-                sig.meco = {n: meco_score(model, x[:n]) for n in sorted({e.batch for e in self._using("meco")})}
-            elif name == "vkdnw":
-                for params, source, reinit in sorted({e.variant for e in self._using("vkdnw")}):
-                    sig.vkdnw[params, source, reinit] = vkdnw_pass(
-                        model, x if source == "data" else None, self.ctx.input_shape, self.ctx.data_batch_size, seed,
-                        params, reinit)
-            elif name == "ntk_condition":
-                sig.ntk_condition = ntk_condition(model, x)
-            elif name == "linear_regions":
-                for samples, batches, size in sorted({e.variant for e in self.estimators if "linear_regions" in e.needs}):
-                    gen = torch.Generator(device="cpu").manual_seed(seed)
-                    crops = linear_region_inputs(x, samples * batches, size, gen)
-                    sig.linear_regions[samples, batches, size] = linear_regions(model, crops, samples)
-            elif name == "swap":
-                if x.shape[0] < max(self.swap_samples()):
-                    raise ValueError(f"swap needs a data batch of at least {max(self.swap_samples())} inputs "
-                                     f"(its samples option); the batch holds {x.shape[0]}")
-                sig.swap = {n: swap_pass(model, x[:n]) for n in self.swap_samples()}
+            getattr(self, f"_pass_{name}")(model, x, y, needs, seed, sig)
         except Exception as exc:
             message = f"{name} pass failed: {describe_exception(exc)}"
             sig.failed.update((s, message) for s in PASSES[name] & needs)
         return time.perf_counter() - start
+
+    # one method per entry of PASSES: (model, x, y, needs, seed, sig), filling the pass's signals
+
+    def _pass_data(self, model, x, y, needs, seed, sig) -> None:
+        data_pass(model, x, y, needs & DATA_SIGNALS, sig)
+
+    def _pass_synflow(self, model, x, y, needs, seed, sig) -> None:
+        sig.synflow = synflow_pass(model, self.ctx.input_shape, with_bn=False)
+
+    def _pass_synflow_bn(self, model, x, y, needs, seed, sig) -> None:
+        sig.synflow_bn = synflow_pass(model, self.ctx.input_shape, with_bn=True)
+
+    def _pass_zen(self, model, x, y, needs, seed, sig) -> None:
+        sig.zen = zen_pass(model, self.ctx.input_shape, self.ctx.data_batch_size, seed)
+
+    def _pass_gradsign(self, model, x, y, needs, seed, sig) -> None:
+        sig.gradsign = gradsign_pass(model, x, y)
+
+    def _pass_swap(self, model, x, y, needs, seed, sig) -> None:
+        sizes = sorted({e.samples for e in self._using("swap")})
+        if x.shape[0] < sizes[-1]:
+            raise ValueError(f"swap needs a data batch of at least {sizes[-1]} inputs (its samples option); "
+                             f"the batch holds {x.shape[0]}")
+        sig.swap = {n: swap_pass(model, x[:n]) for n in sizes}
+
+    def _pass_az_nas(self, model, x, y, needs, seed, sig) -> None:
+        for source, reinit in sorted({e.variant for e in self._using("az_nas")}):
+            sig.az_nas[source, reinit] = az_nas_pass(model, x if source == "data" else None, self.ctx.input_shape,
+                                                     self.ctx.data_batch_size, seed, reinit=reinit)
+
+    def _pass_conv_linear_flops(self, model, x, y, needs, seed, sig) -> None:
+        sig.conv_linear_flops = conv_linear_flops(model, self.ctx.input_shape)
+
+    def _pass_zico(self, model, x, y, needs, seed, sig) -> None:
+        sig.zico = {n: zico_score(model, x, y, n) for n in sorted({e.batches for e in self._using("zico")})}
+
+    def _pass_meco(self, model, x, y, needs, seed, sig) -> None:
+        sig.meco = {n: meco_score(model, x[:n]) for n in sorted({e.batch for e in self._using("meco")})}
+
+    def _pass_vkdnw(self, model, x, y, needs, seed, sig) -> None:
+        for params, source, reinit in sorted({e.variant for e in self._using("vkdnw")}):
+            sig.vkdnw[params, source, reinit] = vkdnw_pass(model, x if source == "data" else None, self.ctx.input_shape,
+                                                           self.ctx.data_batch_size, seed, params, reinit)
+
+    def _pass_ntk_condition(self, model, x, y, needs, seed, sig) -> None:
+        sig.ntk_condition = ntk_condition(model, x)
+
+    def _pass_linear_regions(self, model, x, y, needs, seed, sig) -> None:
+        for samples, batches, size in sorted({e.variant for e in self._using("linear_regions")}):
+            crops = linear_region_inputs(x, samples * batches, size, torch.Generator(device="cpu").manual_seed(seed))
+            sig.linear_regions[samples, batches, size] = linear_regions(model, crops, samples)
 
 
 class ZeroShotEstimator(Estimator):
