@@ -1,12 +1,13 @@
 """Does searching supernet heuristics with Ray Tune beat the defaults on held-out architectures?
 
-At the one-shot benchmark's fidelity (NB201 cells at C=8, N=1, Fashion-MNIST, 10% of the training
-images, batch 64, 10 supernet epochs; truth: ``bench/results/oneshot_truth.parquet``, the
-``cpu-low`` stand-alone valid accuracy of 150 cells), through ``archscore.engine.tune.driver``:
+At the one-shot ablation's budget (``bench/oneshot_budget.py``: NB201 cells at C=8, N=1, all of
+Fashion-MNIST, batch 256, 10 supernet epochs = 2,110 steps, where tau per epoch has flattened;
+truth: NB201's published CIFAR-10 test accuracy, 200 epochs, mean of 3 seeds), through
+``archscore.engine.tune.driver``:
 
-1. ``--trials`` trials with ASHA over the heuristics the one-shot benchmark found to matter
-   (sampling, BN statistics, per-op BN) and the learning rate. FairNAS is left out: its steps cost
-   five times a uniform step here (41 vs 8 s per epoch), too slow for this budget.
+1. ``--trials`` trials with ASHA over the heuristics the ablation found to move the ranking
+   (sampling, BN statistics and recalibration, per-op BN, ops on edges or nodes) and the learning
+   rate. FairNAS is left out: its steps cost five times a uniform step.
 2. The default heuristics with 3 seeds (FIFO), on the same tuning/test split: the seed-to-seed
    spread of a supernet.
 3. The best trial's heuristics with the same 3 seeds (FIFO): the tuned setting's own spread, so
@@ -14,11 +15,12 @@ images, batch 64, 10 supernet epochs; truth: ``bench/results/oneshot_truth.parqu
 
 Prints the machine, each run's wall time, trials finished vs stopped early, held-out Kendall tau
 per seed of the default and of the tuned setting, the best trial's, and whether the tuned mean
-beats the default mean by more than the default's seed-to-seed range.
-The two trials tables are copied to ``bench/results/tune_*.parquet`` (committed; this command
-regenerates them).
+beats the default mean by more than the default's seed-to-seed range. The trials tables are copied
+to ``bench/results/tune_*.parquet`` (this command regenerates them). About 1 min per supernet epoch
+on 2 CPU cores: 16 trials x 10 epochs + 6 seeded runs is ~4 h; run it in the background.
 
-    python -m bench.tune --fmnist ../shared/data/fashion-mnist [--trials 16 --epochs 10 --work runs/bench-tune]
+    python -m bench.tune --fmnist ../shared/data/fashion-mnist \
+        --truth ../shared/data/nb201/cifar10_valid_test_3seed.csv [--trials 16 --epochs 10 --work runs/bench-tune]
 """
 from __future__ import annotations
 
@@ -39,7 +41,9 @@ RESULTS = Path(__file__).parent / "results"
 SEARCH = {
     "sampling": {"choice": ["uniform", "deiso"]},
     "bn_track_running_stats": {"choice": [False, True]},
+    "bn_recalibrate_batches": {"choice": [0, 4]},
     "wsbn": {"choice": [False, True]},
+    "topology": {"choice": ["edges", "nodes"]},
     "lr": {"loguniform": [0.01, 0.1]},
 }
 
@@ -51,21 +55,25 @@ def finals(table) -> list[dict]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--fmnist", required=True)
-    ap.add_argument("--truth", default=str(RESULTS / "oneshot_truth.parquet"))
+    ap.add_argument("--truth", required=True, help="NB201's cifar10_valid_test_3seed.csv (or another truth file)")
+    ap.add_argument("--metric", default="test-accuracy")
     ap.add_argument("--trials", type=int, default=16)
     ap.add_argument("--epochs", type=int, default=10)
-    ap.add_argument("--portion", type=float, default=0.1)
+    ap.add_argument("--portion", type=float, default=1.0)
+    ap.add_argument("--truth-archs", type=int, default=200)
     ap.add_argument("--work", default="runs/bench-tune")
     args = ap.parse_args()
     logging.basicConfig(level=logging.WARNING)
     work = Path(args.work)
-    common = dict(space="nb201", data=f"fashion-mnist:{args.fmnist}", truth=args.truth, metric="valid_accuracy",
-                  base=Heuristics(batch_size=64, data_portion=args.portion), macro={"C": 8, "N": 1},
-                  epochs=args.epochs, truth_archs=150, test_fraction=0.5, eval_batches=4, eval_batch_size=256,
-                  gpus_per_trial=0.0)
+    common = dict(space="nb201", data=f"fashion-mnist:{args.fmnist}", truth=args.truth, metric=args.metric,
+                  base=Heuristics(data_portion=args.portion), macro={"C": 8, "N": 1},
+                  epochs=args.epochs, truth_archs=args.truth_archs, test_fraction=0.5, eval_batches=2,
+                  eval_batch_size=256, gpus_per_trial=0.0)
     print(f"machine: {machine()}")
-    print(f"NB201 C=8 N=1, Fashion-MNIST {args.portion:.0%}, {args.epochs} supernet epochs, batch 64; truth "
-          f"{args.truth} (valid_accuracy), 150 archs split 75 tuning / 75 held-out test\n")
+    half = args.truth_archs // 2
+    print(f"NB201 C=8 N=1, Fashion-MNIST {args.portion:.0%}, {args.epochs} supernet epochs, batch 256; truth "
+          f"{args.truth} ({args.metric}), {args.truth_archs} archs split {half} tuning / {args.truth_archs - half} "
+          "held-out test\n")
 
     start = time.perf_counter()
     tuned = run_tune(TuneConfig(out=str(work / "asha"), search=SEARCH, num_samples=args.trials, scheduler="asha",
