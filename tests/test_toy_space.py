@@ -70,7 +70,8 @@ np_int = numpy.integer
 '''
 MODEL = '''
 """The toy network: a 3x3 stem, the chain (each conv followed by ReLU), pooling, a classifier.
-Like every space's network, it exposes ``forward_features`` (the map before global pooling)."""
+Like every space's network, it exposes ``forward_features`` (the map before global pooling) and
+``cell_features`` (the stem's and each cell's output)."""
 import torch.nn as nn
 
 from .arch import OPS
@@ -92,6 +93,14 @@ class ToyNetwork(nn.Module):
 
     def forward_features(self, x):
         return self.features(x)
+
+    def cell_features(self, x):
+        feats = [x]
+        for layer in self.features:  # the stem's and each convolution's ReLU output (AZ-NAS reads them)
+            x = layer(x)
+            if isinstance(layer, nn.ReLU):
+                feats.append(x)
+        return feats[1:]
 
     def forward(self, x):
         return self.classifier(self.pool(self.forward_features(x)).flatten(1))
