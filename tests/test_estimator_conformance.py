@@ -12,10 +12,11 @@ import pytest
 import torch
 
 from archscore.engine.sweep.scoring import Scorer, ScoringPlan, WorkBatch
-from archscore.estimators import ESTIMATORS, list_estimators
+from archscore.estimators import ESTIMATORS, get_estimator, list_estimators
 from archscore.spaces import get_space, list_spaces
 
 NAMES = list_estimators()
+BATCH = 8
 TINY = {"C": 4, "N": 1}
 NEEDS_SUPERNET = {"oneshot", "oneshot_loss"}
 
@@ -73,15 +74,15 @@ def options_for(names, space="nb201"):
                for n in names if n in NEEDS_SUPERNET}
     if "predictor" in names:
         options["predictor"] = {"checkpoint": tiny_predictor(space)}
+    if "swap" in names:
+        options["swap"] = {"samples": BATCH}  # the authors' 16 would double every proxy's batch here
     return options
 
 
 def score(names, items=None, seed=0, batch_size=None, macro=TINY, data="synthetic", space="nb201"):
-    """Rows of ``names`` on ``items``; the batch: 8 images, or the most any estimator needs (SWAP's
-    16), the same whatever is fused."""
+    """Rows of ``names`` on ``items``, a batch of ``BATCH`` images unless told."""
     items = items_for(space) if items is None else items
-    if batch_size is None:
-        batch_size = max(8, *(ESTIMATORS.get(n).min_batch for n in NAMES))
+    batch_size = BATCH if batch_size is None else batch_size
     known = get_space(space).macro().as_dict()
     macro = {k: v for k, v in macro.items() if k in known}  # tiny where the space has C and N
     scorer = Scorer(ScoringPlan(space, tuple(names), dict(macro), options_for(names, space), data=data,
@@ -178,7 +179,7 @@ def test_batch_of_one_is_scored_or_rejected_clearly(name):
     """A data batch of one image: scored, unless the estimator declares it needs more, and then
     every row is an error that says how many it needs."""
     rows = score([name], batch_size=1)[1]
-    needs = ESTIMATORS.get(name).min_batch
+    needs = get_estimator(name, **options_for([name]).get(name, {})).min_batch
     if needs > 1:
         assert all(r["status"] == "error" and f"at least {needs}" in r["error"] for r in rows)
     else:
