@@ -277,8 +277,8 @@ def test_matches_the_reference_computation(name, setting):
 
 def test_vkdnw_jacobian_by_backward_passes_equals_torch_func():
     """The per-sample Jacobian read off one backward per class equals torch.func's vmap of jacrev."""
-    from archscore.estimators.zero_shot.vkdnw_pass import (element0_jacobian, element0_jacobian_by_func,
-                                                           fresh_bn_buffers, kaiming_fan_in_state)
+    from archscore.estimators.zero_shot.az_nas_pass import kaiming_fan_in_state
+    from archscore.estimators.zero_shot.vkdnw_pass import element0_jacobian, element0_jacobian_by_func, fresh_bn_buffers
 
     space = get_space("nb201")
     for arch in ARCHS:

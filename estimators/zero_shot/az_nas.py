@@ -20,6 +20,19 @@ from .suite import ZeroShotEstimator
 INPUTS = ("gaussian", "data")
 
 
+def input_and_reinit(owner: str, input: str, reinit: bool | str) -> tuple[bool, dict[str, object]]:
+    """The ``input`` and ``reinit`` options of AZ-NAS and VKDNW: ``reinit`` as a bool, and the
+    options that differ from the defaults (the estimator's recorded config).
+
+    Raises:
+        ValueError: ``input`` is not ``gaussian`` or ``data``.
+    """
+    if input not in INPUTS:
+        raise ValueError(f"{owner} option input must be one of {', '.join(INPUTS)}; got {input!r}")
+    reinit = reinit if isinstance(reinit, bool) else str(reinit).lower() in ("1", "true", "yes")
+    return reinit, {**({"input": input} if input != "gaussian" else {}), **({} if reinit else {"reinit": False})}
+
+
 class _AzNasComponent(ZeroShotEstimator):
     needs = frozenset({"az_nas"})
     component = ""
@@ -28,10 +41,7 @@ class _AzNasComponent(ZeroShotEstimator):
         """Raises:
             ValueError: ``input`` is not ``gaussian`` or ``data``.
         """
-        if input not in INPUTS:
-            raise ValueError(f"{type(self).__name__} option input must be one of {', '.join(INPUTS)}; got {input!r}")
-        reinit = reinit if isinstance(reinit, bool) else str(reinit).lower() in ("1", "true", "yes")
-        config = {**({"input": input} if input != "gaussian" else {}), **({} if reinit else {"reinit": False})}
+        reinit, config = input_and_reinit(type(self).__name__, input, reinit)
         super().__init__(**config)
         self.variant = (input, reinit)
         self.needs_data = input == "data"

@@ -56,6 +56,21 @@ def kaiming_fan_in_state(model: nn.Module, gen: torch.Generator) -> dict[str, to
     return state
 
 
+def seeded_state_and_input(model: nn.Module, x: torch.Tensor | None, input_shape: tuple[int, ...], batch: int,
+                           seed: int, reinit: bool) -> tuple[dict[str, torch.Tensor], torch.Tensor, torch.Generator]:
+    """AZ-NAS's and VKDNW's prologue, in their order of draws: the Kaiming re-initialisation (or the
+    build's own weights), then a Gaussian batch unless ``x`` is given; the generator, to draw on."""
+    gen = torch.Generator(device="cpu").manual_seed(seed)
+    if reinit:
+        state = kaiming_fan_in_state(model, gen)
+    else:
+        state = {**{n: p.detach() for n, p in model.named_parameters()},
+                 **{n: b.detach().clone() for n, b in model.named_buffers()}}
+    if x is None:
+        x = torch.randn((batch, *input_shape), generator=gen).to(next(model.parameters()).device)
+    return state, x, gen
+
+
 def az_nas_pass(model: nn.Module, x: torch.Tensor | None, input_shape: tuple[int, ...], batch: int,
                 seed: int, reinit: bool = True) -> dict[str, float]:
     """Expressivity, progressivity and trainability of one network (see the module docstring).
@@ -67,14 +82,7 @@ def az_nas_pass(model: nn.Module, x: torch.Tensor | None, input_shape: tuple[int
         raise ValueError(f"az_nas needs the network's cell_features (stem and cell outputs); "
                          f"{type(model).__name__} has none")
     device = next(model.parameters()).device
-    gen = torch.Generator(device="cpu").manual_seed(seed)
-    if reinit:
-        state = kaiming_fan_in_state(model, gen)
-    else:
-        state = {**{n: p.detach() for n, p in model.named_parameters()},
-                 **{n: b.detach().clone() for n, b in model.named_buffers()}}
-    if x is None:
-        x = torch.randn((batch, *input_shape), generator=gen).to(device)
+    state, x, gen = seeded_state_and_input(model, x, input_shape, batch, seed, reinit)
     # the graph from each feature to the next is all trainability needs: the input carries it
     x = x.detach().clone().requires_grad_(True)
     feats = functional_call(_CellFeatures(model), {f"model.{k}": v for k, v in state.items()}, (x,))

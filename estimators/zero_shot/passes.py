@@ -275,5 +275,11 @@ def swap_pass(model: nn.Module, x: torch.Tensor) -> float:
             h.remove()
     if not patterns:
         raise ValueError("SWAP counts the patterns of nn.ReLU layers on 4-D maps; the network has none")
-    bits = np.packbits(torch.cat(patterns).numpy(), axis=1)  # neurons x ceil(samples / 8)
-    return float(len(np.unique(np.ascontiguousarray(bits).view(f"V{bits.shape[1]}"))))
+    return float(distinct_rows(torch.cat(patterns).numpy()))  # neurons x samples
+
+
+def distinct_rows(bits: np.ndarray) -> int:
+    """The number of distinct rows of a boolean matrix, each row packed to bytes (SWAP's and TE-NAS's
+    pattern counts; the references' ``torch.unique(..., dim=0)``)."""
+    packed = np.ascontiguousarray(np.packbits(bits, axis=1))
+    return len(np.unique(packed.view(f"V{packed.shape[1]}")))

@@ -11,9 +11,10 @@
 """
 from __future__ import annotations
 
-import numpy as np
 import torch
 from torch import nn
+
+from .passes import distinct_rows
 
 
 def ntk_condition(model: nn.Module, x: torch.Tensor) -> float:
@@ -44,7 +45,7 @@ def linear_region_inputs(x: torch.Tensor, count: int, size: int, gen: torch.Gene
 
 def linear_regions(model: nn.Module, inputs: torch.Tensor, batch: int) -> float:
     """Distinct ReLU sign patterns of ``inputs``, forwarded ``batch`` at a time (train-mode BN per batch)."""
-    per_sample: list[np.ndarray] = []
+    per_sample: list[torch.Tensor] = []
     for start in range(0, inputs.shape[0], batch):
         parts: list[torch.Tensor] = []
 
@@ -60,6 +61,5 @@ def linear_regions(model: nn.Module, inputs: torch.Tensor, batch: int) -> float:
                 h.remove()
         if not parts:
             raise ValueError("linear regions count nn.ReLU layers on 4-D maps; the network has none")
-        per_sample.append(np.packbits(torch.cat(parts, 1).cpu().numpy(), axis=1))
-    bits = np.ascontiguousarray(np.concatenate(per_sample))
-    return float(len(np.unique(bits.view(f"V{bits.shape[1]}"))))
+        per_sample.append(torch.cat(parts, 1).cpu())
+    return float(distinct_rows(torch.cat(per_sample).numpy()))

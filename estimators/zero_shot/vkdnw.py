@@ -13,7 +13,7 @@ Their aggregated VKDNW_agg is ``archscore ensemble --preset vkdnw_agg``. Options
 from __future__ import annotations
 
 from ..base import ESTIMATORS
-from .az_nas import INPUTS
+from .az_nas import input_and_reinit
 from .suite import ZeroShotEstimator
 
 
@@ -27,12 +27,8 @@ class _VkdnwPart(ZeroShotEstimator):
         params = int(params)
         if params < 1:
             raise ValueError(f"{type(self).__name__} option params must be at least 1; got {params}")
-        if input not in INPUTS:
-            raise ValueError(f"{type(self).__name__} option input must be one of {', '.join(INPUTS)}; got {input!r}")
-        reinit = reinit if isinstance(reinit, bool) else str(reinit).lower() in ("1", "true", "yes")
-        config = {**({"params": params} if params != 128 else {}), **({"input": input} if input != "gaussian" else {}),
-                  **({} if reinit else {"reinit": False})}
-        super().__init__(**config)
+        reinit, config = input_and_reinit(type(self).__name__, input, reinit)
+        super().__init__(**({"params": params} if params != 128 else {}), **config)
         self.variant = (params, input, reinit)
         self.needs_data = input == "data"
 

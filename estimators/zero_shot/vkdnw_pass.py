@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call, jacrev, vmap
 
-from .az_nas_pass import kaiming_fan_in_state
+from .az_nas_pass import seeded_state_and_input
 
 
 def fresh_bn_buffers(model: nn.Module, state: dict[str, torch.Tensor]) -> None:
@@ -50,16 +50,8 @@ def cholesky_covariance(logits: torch.Tensor) -> torch.Tensor:
 def vkdnw_pass(model: nn.Module, x: torch.Tensor | None, input_shape: tuple[int, ...], batch: int, seed: int,
                params: int = 128, reinit: bool = True) -> dict[str, float]:
     """``{"dim", "entropy"}`` of one network (see the module docstring)."""
-    device = next(model.parameters()).device
-    gen = torch.Generator(device="cpu").manual_seed(seed)
-    if reinit:
-        state = kaiming_fan_in_state(model, gen)
-    else:
-        state = {**{n: p.detach() for n, p in model.named_parameters()},
-                 **{n: b.detach().clone() for n, b in model.named_buffers()}}
+    state, x, _ = seeded_state_and_input(model, x, input_shape, batch, seed, reinit)
     fresh_bn_buffers(model, state)
-    if x is None:
-        x = torch.randn((batch, *input_shape), generator=gen).to(device)
     names = [n for n, _ in model.named_parameters()][:params]
     was_training = model.training
     model.eval()  # the reference's get_fisher: BN on (fresh) running statistics, samples independent
