@@ -178,6 +178,20 @@ class Space(ABC):
         """
         raise NotImplementedError(f"space {self.name!r} defines no ReNAS tensor")
 
+    def graf(self, archs: Sequence[Hashable], variant: str = "paper") -> np.ndarray:
+        """(n, d) floats: GRAF's graph features (Kadlecová et al., ICML 2024), exactly those of
+        zc_combine's config for the space, named by :meth:`graf_names`; ``variant`` ``"paper"``
+        (the published code) or ``"head"`` (zc_combine's later max-op-on-path).
+
+        Raises:
+            NotImplementedError: GRAF defines no features for the space.
+        """
+        raise NotImplementedError(f"space {self.name!r} has no GRAF features")
+
+    def graf_names(self) -> list[str]:
+        """zc_combine's column names of :meth:`graf`, in order."""
+        raise NotImplementedError(f"space {self.name!r} has no GRAF features")
+
     def op_counts(self, archs: Sequence[Hashable]) -> dict[str, np.ndarray]:
         """How often each operation occurs in each architecture (op name -> counts): what bias
         analyses correlate estimates with (Ning et al.: a supernet that prefers skips).

@@ -9,6 +9,7 @@ import numpy as np
 
 from ..base import SPACES, Space
 from . import features
+from . import graf as graf_features
 from .arch import (CELLS, DartsArch, DartsMacro, INPUT_PAIRS, NODES, OPS, canonical_string, costs, decode, parse,
                    sample_cell, to_string)
 
@@ -38,6 +39,12 @@ class DartsSpace(Space):
                 for _, op in cell:
                     counts[k, op] += 1
         return {name: counts[:, i] for i, name in enumerate(OPS)}
+
+    def graf(self, archs: Sequence[DartsArch], variant: str = "paper") -> np.ndarray:
+        return graf_features.graf(archs, variant)
+
+    def graf_names(self) -> list[str]:
+        return graf_features.names()
 
     def one_hot(self, archs: Sequence[DartsArch]) -> np.ndarray:
         return features.one_hot(archs)

@@ -9,6 +9,7 @@ import numpy as np
 
 from ..base import SPACES, Space
 from . import enumeration, features
+from . import graf as graf_features
 from .graph import OPS
 from .arch import NB101Arch, NB101Macro, SIZE, canonical_string, costs, decode, from_spec, parse, to_string
 
@@ -38,6 +39,12 @@ class NB101Space(Space):
                 for op in arch.pruned[1]:
                     counts[k, op] += 1
         return {name: counts[:, i] for i, name in enumerate(OPS)}
+
+    def graf(self, archs: Sequence[NB101Arch], variant: str = "paper") -> np.ndarray:
+        return graf_features.graf(archs, variant)
+
+    def graf_names(self) -> list[str]:
+        return graf_features.names()
 
     def one_hot(self, archs: Sequence[NB101Arch]) -> np.ndarray:
         return features.one_hot(archs)

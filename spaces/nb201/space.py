@@ -10,6 +10,7 @@ import numpy as np
 
 from ..base import SPACES, Space
 from . import features
+from . import graf as graf_features
 from .arch import (NB201Arch, NB201Macro, NUM_EDGES, OPS, SIZE, all_archs, cost_tables, decode, from_naslib_key,
                    parse, to_string, unique_string)
 
@@ -46,6 +47,12 @@ class NB201Space(Space):
         """Edges carrying each op (0-6), "none" included."""
         ops = np.array([a.ops for a in archs], dtype=np.int64).reshape(len(archs), NUM_EDGES)
         return {name: (ops == i).sum(1).astype(np.float64) for i, name in enumerate(OPS)}
+
+    def graf(self, archs: Sequence[NB201Arch], variant: str = "paper") -> np.ndarray:
+        return graf_features.graf(archs, variant)
+
+    def graf_names(self) -> list[str]:
+        return graf_features.names()
 
     def one_hot(self, archs: Sequence[NB201Arch]) -> np.ndarray:
         return features.one_hot(archs)
