@@ -14,6 +14,7 @@ import click
 
 from archscore._core import VERSION
 from archscore.estimators import ESTIMATORS
+from archscore.estimators.predictors import PREDICTORS
 from archscore.spaces import SPACES
 
 
@@ -539,11 +540,12 @@ def predictor() -> None:
               help="Label exactly these architectures (a file as `sweep --input` reads).")
 @click.option("--seed", type=int, default=0, help="Seed of the split and of the model.")
 @click.option("--features", default="encoding",
-              help="Comma-separated featurizers: encoding, renas, zse:PATH (a sweep output or NASLib zc json).")
+              help="Comma-separated featurizers: encoding, renas, graf (or graf:head), zse:PATH (a sweep output "
+                   "or NASLib zc json).")
 @click.option("--zse-transform", type=click.Choice(["rank", "zscore"]), default="rank",
               help="How zero-shot scores become features (over the whole scored population).")
 @click.option("--zse-estimators", help="Only these estimators of zse:PATH, comma-separated  [default: all]")
-@click.option("--model", type=click.Choice(["renas", "mlp", "gbt"]), default="gbt", help="The predictor.")
+@click.option("--model", type=click.Choice(PREDICTORS.names()), default="gbt", help="The predictor.")
 @click.option("--set", "settings", multiple=True, metavar="KEY=VALUE",
               help="A model option, e.g. loss=listwise or epochs=100 (see the predictor's docstring); repeatable.")
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="Directory for the predictor.")

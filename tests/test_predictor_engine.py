@@ -118,7 +118,9 @@ def test_fit_refuses_clearly(labelled, tmp_path):
         (["--train-size", "10", "--set", "bogus=1"], "has no option 'bogus'"),
         (["--train-size", "10", "--set", "max_iter=many"], "expected int"),
         (["--train-size", "10", "--features", f"zse:{tmp_path / 'nothing'}"], "no such sweep output"),
-        (["--train-size", "10", "--features", "encoding:x"], "only zse takes a path"),
+        (["--train-size", "10", "--features", "encoding:x"], "only graf takes an option (graf:VARIANT)"),
+        (["--train-size", "10", "--features", "graf:newest"], "variant"),
+        (["--train-size", "10", "--model", "rf", "--set", "max_features=2"], "fraction of the features"),
     ]
     for args, message in cases:
         code, out = fit("--truth", str(truth), "--out", str(tmp_path / "p"), *args)
@@ -142,3 +144,42 @@ def test_a_predictor_of_another_space_is_a_run_error(ray_session, labelled, tmp_
     with pytest.raises(ValueError, match="does not exist"):
         from archscore.estimators import get_estimator
         get_estimator("predictor", checkpoint=str(tmp_path / "none"))
+
+
+@pytest.mark.parametrize("model", ["rf", "gbt"])
+def test_inner_cv_defaults_never_see_held_out_labels(labelled, tmp_path, model):
+    """Scrambling every held-out label leaves the chosen options and every prediction as they were;
+    scrambling training labels changes the search (so the comparison can fail)."""
+    import pandas as pd
+
+    _, truth, _ = labelled
+    tiny = ["--set", "n_estimators=20"] if model == "rf" else ["--set", "max_iter=20"]
+    args = ["--train-size", "40", "--seed", "1", "--model", model, "--features", "graf", *tiny, "--set", "cv_folds=3"]
+
+    def fit_on(table: "pd.DataFrame", name: str) -> tuple[dict, np.ndarray]:
+        path = tmp_path / f"{name}.csv"
+        table.to_csv(path, index=False)
+        code, out = fit("--truth", str(path), *args, "--out", str(tmp_path / name))
+        assert code == 0, out
+        info = json.loads((tmp_path / name / "predictor.json").read_text())
+        predictor, _ = load(tmp_path / name)
+        return info, predictor.predict(list(table.arch_str))
+
+    table = pd.read_csv(truth)
+    info, pred = fit_on(table, "base")
+    assert info["inner_cv"]["folds"] == 3 and set(info["inner_cv"]["chosen"]) and info["params"]["cv_folds"] == 3
+    trained = set(pd.read_csv(tmp_path / "base" / "train.csv").arch)
+    is_train = table.arch_str.map(lambda a: get_space("nb201").to_string(get_space("nb201").parse(a)) in trained)
+    assert is_train.sum() == 40
+    rng = np.random.default_rng(0)
+
+    held = table.copy()
+    held.loc[~is_train, "test-accuracy"] = rng.permutation(held.loc[~is_train, "test-accuracy"].to_numpy())
+    held_info, held_pred = fit_on(held, "held")
+    assert held_info["inner_cv"] == info["inner_cv"] and np.array_equal(held_pred, pred)
+    assert held_info["held_out_kendall_tau"] != info["held_out_kendall_tau"]
+
+    train = table.copy()
+    train.loc[is_train, "test-accuracy"] = rng.permutation(train.loc[is_train, "test-accuracy"].to_numpy())
+    train_info, _ = fit_on(train, "train")
+    assert train_info["inner_cv"]["taus"] != info["inner_cv"]["taus"]

@@ -11,11 +11,15 @@ import numpy as np
 import pytest
 
 from archscore.estimators.predictors import (FEATURIZERS, PREDICTORS, FeatureSet, NotFittedError, RenasTensor,
-                                             ZeroShotFeatures, clone, load)
+                                             ZeroShotFeatures, choose_by_cv, clone, load, make_featurizer)
 
 from archscore.spaces import get_space, list_spaces
 
-TINY = {"renas": {"epochs": 3, "batch_size": 16}, "mlp": {"epochs": 3, "batch_size": 16}, "gbt": {"max_iter": 20}}
+TINY = {"renas": {"epochs": 3, "batch_size": 16}, "mlp": {"epochs": 3, "batch_size": 16},
+        "gbt": {"max_iter": 10, "cv_folds": 2}, "rf": {"n_estimators": 10, "cv_folds": 2}}
+#: enough capacity to learn a smooth target from 100 labels
+LEARNS = {"renas": {"epochs": 30, "batch_size": 64}, "mlp": {"epochs": 30, "batch_size": 64}, "gbt": {"max_iter": 50},
+          "rf": {"n_estimators": 50}}
 
 
 def _nb101_cells(n: int, rng: np.random.Generator) -> list:
@@ -116,8 +120,7 @@ def test_a_pairwise_model_ranks_better_than_chance(model):
 
     archs = archs_of("nb201", 200)
     y = targets("nb201", archs)
-    p = PREDICTORS.get(model)(space="nb201", features=features_for(model), seed=0,
-                              **({"max_iter": 50} if model == "gbt" else {"epochs": 30, "batch_size": 64}))
+    p = PREDICTORS.get(model)(space="nb201", features=features_for(model), seed=0, **LEARNS[model])
     p.fit(archs[:100], y[:100])
     assert kendalltau(p.predict(archs[100:]), y[100:]).statistic > 0.5
 
@@ -165,8 +168,8 @@ def test_pairwise_loss_is_renas_formula():
 
 # -- featurizers ---------------------------------------------------------------------------------
 def test_registries_hold_the_built_ins():
-    assert set(PREDICTORS.names()) >= {"renas", "mlp", "gbt"}
-    assert set(FEATURIZERS.names()) >= {"encoding", "renas", "zse"}
+    assert set(PREDICTORS.names()) >= {"renas", "mlp", "gbt", "rf"}
+    assert set(FEATURIZERS.names()) >= {"encoding", "renas", "graf", "zse"}
 
 
 @pytest.mark.parametrize("space, width", [("nb201", 30), ("nb101", 21 + 15), ("darts", 2 * 14 * 7),
@@ -252,3 +255,79 @@ def test_zero_shot_features_rank_orient_and_join_by_class():
     with pytest.raises(ValueError, match="'nb201' sweep"):
         f.transform(get_space("darts"), [])
     assert pickle.loads(pickle.dumps(f)).table.keys() == f.table.keys()
+
+
+# -- every predictor x featurizer x space it takes -----------------------------------------------
+def _synthetic_zse(space_name: str) -> ZeroShotFeatures:
+    """Scores of every test architecture (log params and a seeded noise column), as a sweep's would be."""
+    space, archs = get_space(space_name), archs_of(space_name)
+    hashes = [space.canonical_hash(a) for a in archs]
+    noise = np.random.default_rng(2).normal(size=len(archs))
+    return ZeroShotFeatures.from_scores(space_name, {"logp": (hashes, targets(space_name, archs)), "noise": (hashes, noise)},
+                                        {"logp": True, "noise": True}, source="test")
+
+
+FEATURE_SPECS = ("encoding", "graf", "renas", "zse", "graf+zse+encoding")
+
+
+def _featurizers(spec: str, space_name: str) -> list:
+    return [_synthetic_zse(space_name) if part == "zse" else make_featurizer(part) for part in spec.split("+")]
+
+
+def _takes(spec: str, space_name: str) -> bool:
+    space = get_space(space_name)
+    return all(FEATURIZERS.get(part.partition(":")[0]).space_method in (None, *(
+        m for m in ("graf", "renas_tensor") if space.provides(m))) for part in spec.split("+"))
+
+
+def _specs(model: str) -> list[str]:
+    """ReNAS's model has a convolutional branch: it always gets the tensor, beside each of the others."""
+    if not getattr(PREDICTORS.get(model), "conv", False):
+        return list(FEATURE_SPECS)
+    return list(dict.fromkeys(f if "renas" in f else f"renas+{f}" for f in FEATURE_SPECS))
+
+
+FEATURE_CASES = [(m, f, s) for m in PREDICTORS.names() for f in _specs(m) for s in list_spaces() if _takes(f, s)]
+
+
+@pytest.mark.parametrize("model, spec, space", FEATURE_CASES)
+def test_every_predictor_fits_and_predicts_on_every_featurizer_its_space_takes(model, spec, space):
+    archs = list(archs_of(space))
+    p = PREDICTORS.get(model)(space=space, features=_featurizers(spec, space), **TINY[model])
+    pred = p.fit(archs[:16], targets(space, archs[:16])).predict(archs)
+    assert pred.shape == (len(archs),) and np.isfinite(pred).all()
+    assert np.array_equal(np.concatenate([p.predict([a]) for a in archs[:5]]), pred[:5])
+
+
+def test_featurizers_a_space_lacks_are_refused_naming_it():
+    assert ("rf", "graf", "nds_resnet") not in FEATURE_CASES  # the table above skips what is refused here
+    with pytest.raises(ValueError, match="featurizer 'graf' is defined for"):
+        PREDICTORS.get("rf")(space="nds_resnet", features="graf", **TINY["rf"]).fit(
+            list(archs_of("nds_resnet")[:16]), targets("nds_resnet", archs_of("nds_resnet")[:16]))
+
+
+# -- defaults chosen by inner cross-validation on the training labels ----------------------------
+def test_choose_by_cv_keeps_the_best_out_of_fold_ranking_and_the_first_on_ties():
+    x, y = np.arange(30.0)[:, None], np.arange(30.0)
+    perfect = lambda p, xa, ya, xb: xb[:, 0] * p["sign"]  # noqa: E731
+    choice = choose_by_cv(perfect, x, y, {"sign": (-1.0, 1.0)}, folds=5, seed=0)
+    assert choice.chosen == {"sign": 1.0} and len(choice.folds) == 5
+    assert dict(choice.taus) == {"sign=-1.0": pytest.approx(-1.0), "sign=1.0": pytest.approx(1.0)}
+    assert sorted(np.concatenate(choice.folds).tolist()) == list(range(30))  # positions in the training rows only
+    same = choose_by_cv(lambda p, xa, ya, xb: xb[:, 0], x, y, {"a": (1, 2)}, folds=5, seed=0)
+    assert same.chosen == {"a": 1}
+    few = choose_by_cv(perfect, x[:5], y[:5], {"sign": (-1.0, 1.0)}, folds=5, seed=0)
+    assert few.chosen == {"sign": -1.0} and "too few" in few.reason
+
+
+@pytest.mark.parametrize("model", ["gbt", "rf"])
+def test_tree_defaults_are_searched_only_where_not_given(model):
+    archs, space = list(archs_of("nb201", 60)), "nb201"
+    y = targets(space, archs)
+    searched = PREDICTORS.get(model)(space=space, **TINY[model]).fit(archs[:40], y[:40])
+    grid = type(searched).GRID
+    assert set(searched.cv_.chosen) == set(grid) and len(searched.cv_.taus) == np.prod([len(v) for v in grid.values()])
+    assert searched.get_params()[next(iter(grid))] is None  # the choice is a fitted attribute, not a parameter
+    given = {k: v[-1] for k, v in grid.items()}
+    fixed = PREDICTORS.get(model)(space=space, **TINY[model], **given).fit(archs[:40], y[:40])
+    assert fixed.cv_.chosen == given and fixed.cv_.reason == "one grid point"

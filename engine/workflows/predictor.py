@@ -19,7 +19,7 @@ import numpy as np
 import pyarrow as pa
 
 from archscore.estimators import ESTIMATORS, base_name
-from archscore.estimators.predictors import PREDICTORS, Featurizer, Predictor, ZeroShotFeatures
+from archscore.estimators.predictors import PREDICTORS, Featurizer, Predictor, ZeroShotFeatures, make_featurizer
 from archscore.spaces import get_space
 
 from archscore._core import VERSION, file_sha256, write_atomic
@@ -87,7 +87,7 @@ def zero_shot_features(path: str, space: str, transform: str = "rank",
 
 def parse_features(spec: str, space: str, transform: str = "rank",
                    estimators: Sequence[str] = ()) -> list[str | Featurizer]:
-    """``encoding,renas,zse:PATH`` -> featurizers (zero-shot tables read here)."""
+    """``encoding,renas,graf[:VARIANT],zse:PATH`` -> featurizers (zero-shot tables read here)."""
     out: list[str | Featurizer] = []
     for item in (s.strip() for s in spec.split(",")):
         if not item:
@@ -97,10 +97,8 @@ def parse_features(spec: str, space: str, transform: str = "rank",
             if not sep or not arg:
                 raise ValueError("zero-shot features read a sweep's results: write zse:PATH")
             out.append(zero_shot_features(arg, space, transform, estimators))
-        elif sep:
-            raise ValueError(f"featurizer {item!r}: only zse takes a path (zse:PATH)")
         else:
-            out.append(item)
+            out.append(make_featurizer(item))  # refuses an unknown name or option here, before any work
     if not out:
         raise ValueError("--features names no featurizer")
     return out
@@ -118,9 +116,9 @@ def _typed_options(cls: type[Predictor], options: dict[str, str]) -> dict[str, A
         try:
             if isinstance(default, bool):
                 out[key] = text.lower() in ("1", "true", "yes")
-            elif isinstance(default, int) or (default is None and text.isdigit()):
+            elif isinstance(default, int) or (default is None and text.lstrip("-").isdigit()):
                 out[key] = int(text)
-            elif isinstance(default, float):
+            elif isinstance(default, float) or (default is None and _is_float(text)):
                 out[key] = float(text)
             elif isinstance(default, tuple):
                 out[key] = tuple(int(x) for x in text.replace("+", ",").split(",") if x)
@@ -129,6 +127,14 @@ def _typed_options(cls: type[Predictor], options: dict[str, str]) -> dict[str, A
         except ValueError:
             raise ValueError(f"predictor option {key}={text!r}: expected {type(default).__name__}") from None
     return out
+
+
+def _is_float(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _training_split(cfg: FitConfig, archs: list[str], hashes: list[str]) -> np.ndarray:
@@ -196,6 +202,7 @@ def fit_predictor(cfg: FitConfig) -> dict[str, Any]:
         "target": metric if sign > 0 else f"-{metric}", "seed": cfg.seed, "n_train": len(train),
         "split": f"--train-size {cfg.train_size} (seed {cfg.seed})" if cfg.train is None else f"--train {cfg.train}",
         "fit_seconds": round(fit_seconds, 3), "n_held_out": len(held),
+        **({"inner_cv": predictor.cv_.summary()} if getattr(predictor, "cv_", None) is not None else {}),
         "train_archs": [archs[i] for i in train], "train_hashes": sorted(train_classes)}
     if held:
         pred = predictor.predict([space.parse(archs[i]) for i in held])

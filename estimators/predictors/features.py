@@ -16,6 +16,7 @@ from scipy.stats import rankdata
 
 from archscore._core import Registry
 from archscore.spaces import Space, get_space, list_spaces
+from archscore.spaces.graf_paths import check_variant
 
 
 FEATURIZERS: Registry[type["Featurizer"]] = Registry("featurizer")
@@ -78,6 +79,37 @@ class RenasTensor(Featurizer):
     def transform(self, space: Space, archs: Sequence[Any]) -> np.ndarray:
         self.check(space)
         return space.renas_tensor(archs, space.macro(**dict(self.macro)))
+
+
+@FEATURIZERS.register("graf")
+@dataclass(frozen=True)
+class Graf(Featurizer):
+    """GRAF (Kadlecová et al., ICML 2024): op counts, the shortest path and the most operations on
+    a path through each subset of operations, and node degrees, exactly the features of
+    zc_combine's config for the space (``nb201_full``, ``nb101_first``, ``nb301_full``; each
+    space's :meth:`Space.graf`). ``variant`` ``paper`` (default: the published code, zc_combine
+    456a12c) or ``head`` (zc_combine 5a14948's later max-op-on-path); ``graf:head`` in a spec."""
+
+    variant: str = "paper"
+    name: ClassVar[str] = "graf"
+    space_method: ClassVar[str] = "graf"
+
+    def __post_init__(self) -> None:
+        check_variant(self.variant)
+
+    def check(self, space: Space) -> None:
+        if not space.provides("graf"):
+            raise ValueError(f"featurizer 'graf' is defined for {', '.join(self.defined_for())}, not {space.name!r}: "
+                             "GRAF's features are paths and degrees of a cell's operation graph, which zc_combine "
+                             "defines for NB201, NB101 and DARTS cells only (an NDS ResNet/ResNeXt is a stack of "
+                             "residual blocks described by widths, depths and groups; use encoding there)")
+
+    def transform(self, space: Space, archs: Sequence[Any]) -> np.ndarray:
+        self.check(space)
+        return np.asarray(space.graf(archs, self.variant), dtype=np.float64).reshape(len(archs), -1)
+
+    def describe(self) -> str:
+        return f"graf({self.variant})"
 
 
 @FEATURIZERS.register("zse")
@@ -153,13 +185,19 @@ class ZeroShotFeatures(Featurizer):
 
 
 def make_featurizer(spec: "str | Featurizer") -> Featurizer:
-    """A featurizer from a registered name without data (``encoding``, ``renas``) or as given."""
+    """A featurizer from a registered name without data (``encoding``, ``renas``, ``graf``, or
+    ``graf:VARIANT``) or as given."""
     if isinstance(spec, Featurizer):
         return spec
-    cls = FEATURIZERS.get(spec)
+    name, sep, arg = spec.partition(":")
+    cls = FEATURIZERS.get(name)
     if cls is ZeroShotFeatures:
         raise ValueError("zero-shot features need a sweep's results: give them as zse:PATH "
                          "(archscore predictor fit) or a ZeroShotFeatures object")
+    if cls is Graf and sep:
+        return Graf(variant=arg)
+    if sep:
+        raise ValueError(f"featurizer {spec!r}: only graf takes an option (graf:VARIANT) and zse a path (zse:PATH)")
     return cls()
 
 

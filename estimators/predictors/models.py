@@ -1,5 +1,6 @@
-"""The predictors: ReNAS's network, an MLP (pairwise, listwise or MSE loss) and gradient-boosted
-trees (scikit-learn's HistGradientBoostingRegressor). Seeded and deterministic on CPU."""
+"""The predictors: ReNAS's network, an MLP (pairwise, listwise or MSE loss), gradient-boosted
+trees and a random forest (scikit-learn's, their leaf sizes chosen by inner cross-validation).
+Seeded and deterministic on CPU."""
 from __future__ import annotations
 
 from contextlib import contextmanager
@@ -203,28 +204,84 @@ class MlpPredictor(TorchPredictor):
         super()._fit(space, features, archs, y)
 
 
-@PREDICTORS.register("gbt")
-class GbtPredictor(Predictor):
-    """Gradient-boosted regression trees (scikit-learn's HistGradientBoostingRegressor, which
-    takes missing features natively) on the flattened features. Leaves of 2 (scikit-learn's 20
-    suits large sets; predictors here see tens to thousands of labels)."""
+class CvTreePredictor(Predictor):
+    """A scikit-learn tree ensemble on the flattened features whose options left ``None`` are
+    chosen in ``fit`` by K-fold cross-validation on the training labels only
+    (:func:`~.tuning.choose_by_cv` over ``GRID``; ``cv_`` records the choice and the folds).
+    An option given a value is fixed and not searched."""
 
-    def __init__(self, space: str = "nb201", features: "str | Featurizer | Sequence[str | Featurizer]" = "encoding",
-                 seed: int = 0, max_iter: int = 300, learning_rate: float = 0.05, max_leaf_nodes: int = 15,
-                 min_samples_leaf: int = 2, l2_regularization: float = 0.0) -> None:
-        super().__init__(space, features, seed)
-        self.max_iter, self.learning_rate, self.max_leaf_nodes = max_iter, learning_rate, max_leaf_nodes
-        self.min_samples_leaf, self.l2_regularization = min_samples_leaf, l2_regularization
+    GRID: dict[str, tuple[Any, ...]] = {}
+    cv_folds: int = 5
+
+    def _model(self, params: dict[str, Any]) -> Any: ...
 
     def _fit(self, space: Space, features: FeatureSet, archs: list[Any], y: np.ndarray) -> None:
-        from sklearn.ensemble import HistGradientBoostingRegressor
+        from .tuning import choose_by_cv
 
-        _check_positive(max_iter=self.max_iter, learning_rate=self.learning_rate, min_samples_leaf=self.min_samples_leaf)
-        leaf = self.min_samples_leaf
-        self.model_ = HistGradientBoostingRegressor(
-            max_iter=int(self.max_iter), learning_rate=float(self.learning_rate), max_leaf_nodes=int(self.max_leaf_nodes),
-            min_samples_leaf=int(leaf), l2_regularization=float(self.l2_regularization), early_stopping=False,
-            random_state=int(self.seed)).fit(features.flat(space, archs), y)
+        _check_positive(cv_folds=self.cv_folds)
+        x = features.flat(space, archs)
+        fixed = {k: getattr(self, k) for k in self.GRID if getattr(self, k) is not None}
+        grid = {k: (fixed[k],) if k in fixed else values for k, values in self.GRID.items()}
+
+        def fit_predict(params: dict[str, Any], xa: np.ndarray, ya: np.ndarray, xb: np.ndarray) -> np.ndarray:
+            return self._model(params).fit(xa, ya).predict(xb)
+
+        self.cv_ = choose_by_cv(fit_predict, x, y, grid, self.cv_folds, self.seed)
+        self.model_ = self._model(self.cv_.chosen).fit(x, y)
 
     def _predict(self, space: Space, features: FeatureSet, archs: list[Any]) -> np.ndarray:
         return self.model_.predict(features.flat(space, archs))
+
+
+@PREDICTORS.register("gbt")
+class GbtPredictor(CvTreePredictor):
+    """Gradient-boosted regression trees (scikit-learn's HistGradientBoostingRegressor, which
+    takes missing features natively). Leaf size and learning rate default to ``None``: chosen by
+    inner cross-validation on the training labels among ``GRID`` (scikit-learn's leaf of 20 cannot
+    split 16 labels; nothing is picked on a benchmark's held-out architectures)."""
+
+    GRID = {"min_samples_leaf": (2, 5, 20), "learning_rate": (0.05, 0.1)}
+
+    def __init__(self, space: str = "nb201", features: "str | Featurizer | Sequence[str | Featurizer]" = "encoding",
+                 seed: int = 0, max_iter: int = 300, learning_rate: float | None = None, max_leaf_nodes: int = 15,
+                 min_samples_leaf: int | None = None, l2_regularization: float = 0.0, cv_folds: int = 5) -> None:
+        super().__init__(space, features, seed)
+        self.max_iter, self.learning_rate, self.max_leaf_nodes = max_iter, learning_rate, max_leaf_nodes
+        self.min_samples_leaf, self.l2_regularization, self.cv_folds = min_samples_leaf, l2_regularization, cv_folds
+
+    def _model(self, params: dict[str, Any]) -> Any:
+        from sklearn.ensemble import HistGradientBoostingRegressor
+
+        _check_positive(max_iter=self.max_iter, **params)
+        return HistGradientBoostingRegressor(
+            max_iter=int(self.max_iter), learning_rate=float(params["learning_rate"]),
+            max_leaf_nodes=int(self.max_leaf_nodes), min_samples_leaf=int(params["min_samples_leaf"]),
+            l2_regularization=float(self.l2_regularization), early_stopping=False, random_state=int(self.seed))
+
+
+@PREDICTORS.register("rf")
+class RfPredictor(CvTreePredictor):
+    """A random forest (scikit-learn's RandomForestRegressor, missing features handled natively)
+    as zc_combine configures it: 100 trees, every feature considered at a split
+    (``max_features=1.0``), leaves of 1, bootstrap, ``random_state=seed``. ``max_features`` and
+    ``min_samples_leaf`` default to ``None``: chosen by inner cross-validation on the training
+    labels among ``GRID``, whose first point is zc_combine's; give both to fit zc_combine's forest
+    as is (``--set max_features=1.0 --set min_samples_leaf=1``)."""
+
+    GRID = {"max_features": (1.0, 0.33), "min_samples_leaf": (1, 3)}
+
+    def __init__(self, space: str = "nb201", features: "str | Featurizer | Sequence[str | Featurizer]" = "encoding",
+                 seed: int = 0, n_estimators: int = 100, max_features: float | None = None,
+                 min_samples_leaf: int | None = None, cv_folds: int = 5) -> None:
+        super().__init__(space, features, seed)
+        self.n_estimators, self.max_features, self.min_samples_leaf = n_estimators, max_features, min_samples_leaf
+        self.cv_folds = cv_folds
+
+    def _model(self, params: dict[str, Any]) -> Any:
+        from sklearn.ensemble import RandomForestRegressor
+
+        _check_positive(n_estimators=self.n_estimators, **params)
+        if not params["max_features"] <= 1.0:
+            raise ValueError(f"rf max_features is a fraction of the features in (0, 1], got {params['max_features']!r}")
+        return RandomForestRegressor(n_estimators=int(self.n_estimators), max_features=float(params["max_features"]),
+                                     min_samples_leaf=int(params["min_samples_leaf"]), random_state=int(self.seed))
