@@ -21,6 +21,22 @@ except PackageNotFoundError:  # running from a source tree that was never instal
 T = TypeVar("T")
 
 
+class UsageProblem(Exception):
+    """A name or setting the user typed that does not exist: the command line reports it as a
+    usage error (exit 2), before anything starts."""
+
+
+class UnknownName(UsageProblem, KeyError):
+    """No registered entry of that name (a space, an estimator, a predictor, ...)."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
+class UnknownSetting(UsageProblem, ValueError):
+    """An option or setting the named thing does not take (a macro field, an estimator option)."""
+
+
 class Registry(Generic[T]):
     """Maps names to entries of one extension kind (spaces, estimators, predictors, ...).
 
@@ -66,14 +82,14 @@ class Registry(Generic[T]):
         """The entry registered as ``name``.
 
         Raises:
-            KeyError: no such entry; the message lists close names and all known names.
+            UnknownName: (a ``KeyError``) no such entry; the message lists close names and all known names.
         """
         try:
             return self._entries[name]
         except KeyError:
             close = difflib.get_close_matches(name, self._entries, n=3, cutoff=0.5)
             hint = f" Did you mean {', '.join(close)}?" if close else ""
-            raise KeyError(
+            raise UnknownName(
                 f"unknown {self.kind} {name!r}.{hint} Known: {', '.join(self.names())}") from None
 
     def names(self) -> list[str]:

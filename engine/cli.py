@@ -12,7 +12,7 @@ from typing import Any, Callable, Iterator
 
 import click
 
-from archscore._core import VERSION
+from archscore._core import VERSION, UsageProblem
 from archscore.estimators import ESTIMATORS
 from archscore.estimators.predictors import PREDICTORS
 from archscore.spaces import SPACES
@@ -56,9 +56,14 @@ def _parse_estimator_options(entries: tuple[str, ...]) -> dict[str, dict[str, st
 
 @contextmanager
 def _user_errors() -> Iterator[None]:
-    """A bad option or input (``KeyError``, ``ValueError``) is a one-line error, exit 1."""
+    """An unknown name or setting is a usage error (exit 2); any other bad option or input
+    (``KeyError``, ``ValueError``, a missing file) a one-line error, exit 1."""
     try:
         yield
+    except UsageProblem as exc:
+        raise click.UsageError(str(exc)) from None
+    except FileNotFoundError as exc:
+        raise click.ClickException(f"{exc.filename or exc}: no such file or directory") from None
     except (KeyError, ValueError) as exc:
         raise click.ClickException(str(exc.args[0] if isinstance(exc, KeyError) else exc)) from None
 
@@ -155,6 +160,7 @@ def sweep(space: str, estimator_names: str, all_: bool, sample: int | None, seed
     """
     from archscore.engine import SweepConfig
 
+    _check_out_dir(out)
     config = SweepConfig(space=space, estimators=[e.strip() for e in estimator_names.split(",") if e.strip()],
                          out=out, source=_input_source(all_, sample, seed, input_path, column),
                          seeds=_parse_ints(seeds), batch_size=batch_size, macro=_parse_pairs(macro, "--macro"),
@@ -164,6 +170,29 @@ def sweep(space: str, estimator_names: str, all_: bool, sample: int | None, seed
                          resource_timeout_s=resource_timeout, takeover=takeover,
                          progress=not no_progress, plugins=list(plugins))
     _run_and_report(config)
+
+
+def _check_out_dir(out: str) -> None:
+    """``--out`` names a directory (new, or an earlier run's) or an object-store URI: a file there,
+    or a file where a parent directory should be, is refused before anything starts (exit 2)."""
+    from pathlib import Path
+
+    if "://" in out:
+        return
+    path = Path(out)
+    blocking = next((p for p in (path, *path.parents) if p.exists() and not p.is_dir()), None)
+    if blocking is not None:
+        where = "is a file" if blocking == path else f"is inside {blocking}, which is a file"
+        raise click.BadParameter(f"{out} {where}; --out names a directory (a new one, or an earlier run's to "
+                                 "resume it)", param_hint="--out")
+
+
+def _check_exists(path: str | None, option: str) -> None:
+    """A local input that is not there, refused before anything starts (exit 2)."""
+    from pathlib import Path
+
+    if path is not None and "://" not in path and not Path(path).exists():
+        raise click.BadParameter(f"{path} does not exist", param_hint=option)
 
 
 def _input_source(all_: bool, sample: int | None, seed: int, input_path: str | None, column: str) -> Any:
@@ -236,6 +265,7 @@ def train(space: str, all_: bool, sample: int | None, seed: int, input_path: str
     from archscore.engine import SweepConfig
     from archscore.estimators.standalone import STANDALONE_METRICS
 
+    _check_out_dir(out)
     options: dict[str, Any] = {"recipe": recipe, **_parse_pairs(",".join(settings) or None, "--set")}
     if epochs is not None:
         options["epochs"] = epochs
@@ -289,13 +319,13 @@ def supernet_train(space: str, data: str, epochs: int | None, macro: str | None,
     from archscore.engine.workflows import SupernetConfig, train_supernet
     from archscore.estimators.one_shot import Heuristics
 
+    _check_out_dir(out)
+    _check_exists(truth, "--truth")
     try:
         with _user_errors():
             values: dict[str, Any] = {}
             if heuristics_file:
-                import yaml
-
-                loaded = yaml.safe_load(open(heuristics_file)) or {}
+                loaded = _load_yaml(heuristics_file, "--heuristics") or {}
                 if not isinstance(loaded, dict):
                     raise ValueError(f"{heuristics_file} must map heuristic keys to values")
                 values.update(loaded)
@@ -355,16 +385,15 @@ def tune(space: str, data: str, truth: str, metric: str | None, search_file: str
     from archscore.engine.tune import TuneConfig, run_tune
     from archscore.estimators.one_shot import Heuristics
 
+    _check_out_dir(out)
+    _check_exists(truth, "--truth")
     try:
         with _user_errors():
-            import yaml
-
-            try:
-                with open(search_file) as fh:
-                    search = yaml.safe_load(fh)
-            except yaml.YAMLError as exc:
-                raise ValueError(f"--search {search_file} is not valid YAML: {exc}") from None
-            config = TuneConfig(space=space, data=data, truth=truth, out=out, search={} if search is None else search,
+            search = _load_yaml(search_file, "--search")
+            if not search:
+                raise ValueError(f"--search {search_file} is empty; it maps heuristic keys to a constant or "
+                                 "{choice|uniform|loguniform|randint: [...]} (see docs/workflows/tune.md)")
+            config = TuneConfig(space=space, data=data, truth=truth, out=out, search=search,
                                 metric=metric, base=Heuristics.from_mapping(_parse_pairs(",".join(settings) or None,
                                                                                          "--set")),
                                 macro=_parse_pairs(macro, "--macro"), epochs=epochs, num_samples=num_samples,
@@ -384,6 +413,17 @@ def tune(space: str, data: str, truth: str, metric: str | None, search_file: str
     click.echo(_tune_summary(table, out))
     if set(table.column("status").to_pylist()) == {"error"}:
         sys.exit(3)  # as a sweep whose every row failed
+
+
+def _load_yaml(path: str, option: str) -> Any:
+    """The YAML document in ``path``; malformed YAML is a ``ValueError`` naming the file and the place."""
+    import yaml
+
+    try:
+        with open(path) as fh:
+            return yaml.safe_load(fh)
+    except yaml.YAMLError as exc:
+        raise ValueError(f"{option} {path} is not valid YAML: {' '.join(str(exc).split())}") from None
 
 
 def _tune_summary(table: Any, out: str) -> str:
@@ -437,21 +477,41 @@ def _tune_summary(table: Any, out: str) -> str:
                    "isomorphism class, for every estimator).")
 @click.option("--out", required=True, type=click.Path(file_okay=False),
               help="Where criteria.parquet and report.html go (not inside a sweep's output).")
+@click.option("--overwrite", is_flag=True, help="Replace an evaluation already in --out.")
 def evaluate(results_path: tuple[str, ...], truth_path: str, metric: str | None, space: str | None, arch_column: str | None,
              dataset: str, sparse_threshold: float, bootstrap: int, truth_by_class: bool, drop_failed: bool,
-             keep_training_split: bool, out: str) -> None:
-    """Rank criteria of every estimator in RESULTS against TRUTH, with an HTML report."""
+             keep_training_split: bool, out: str, overwrite: bool) -> None:
+    """Rank criteria of every estimator in RESULTS against TRUTH, with an HTML report.
+
+    Exit status: 0 when written, 1 on an error (nothing written; also when no architecture of
+    RESULTS has a truth value), 2 on a usage error, 130 when stopped by Ctrl-C (nothing written).
+    """
     from pathlib import Path
 
     from archscore.engine.evaluation import EvalOptions
     from archscore.engine.evaluation.files import check_output_location, evaluate_files, write_evaluation
 
-    with _user_errors():
-        check_output_location(out)
-        ev = evaluate_files(results_path, truth_path, EvalOptions(
-            metric=metric, sparse_threshold=sparse_threshold, n_boot=bootstrap, truth_by_class=truth_by_class,
-            drop_failed=drop_failed, exclude_training=not keep_training_split), dataset, space, arch_column)
-    criteria_path, report = write_evaluation(ev, out, title=f"{' + '.join(Path(p).name for p in results_path)} vs {Path(truth_path).name}")
+    try:
+        with _user_errors():
+            check_output_location(out)
+            if (Path(out) / "criteria.parquet").exists() and not overwrite:
+                raise ValueError(f"--out {out} already holds an evaluation (criteria.parquet); choose another --out "
+                                 "or pass --overwrite")
+            ev = evaluate_files(results_path, truth_path, EvalOptions(
+                metric=metric, sparse_threshold=sparse_threshold, n_boot=bootstrap, truth_by_class=truth_by_class,
+                drop_failed=drop_failed, exclude_training=not keep_training_split), dataset, space, arch_column)
+            if ev.n == 0:
+                unmatched = max((int(r["value"]) for r in ev.criteria.to_pylist() if r["criterion"] == "n_unmatched"),
+                                default=0)
+                raise ValueError(
+                    f"N = 0: no architecture of --results {', '.join(results_path)} has a value in --truth "
+                    f"{truth_path} (none of its {unmatched} architectures is there). Are both of the same "
+                    "space (--space names the truth's), and is --results a sweep's output (not an evaluation's)?")
+            criteria_path, report = write_evaluation(
+                ev, out, title=f"{' + '.join(Path(p).name for p in results_path)} vs {Path(truth_path).name}")
+    except KeyboardInterrupt:
+        click.echo(f"archscore: interrupted; nothing new was written to {out}", err=True)
+        sys.exit(130)
     protocol = ev.options.describe()
     click.echo(f"N = {ev.n} architectures, metric {ev.metric}; truth: {protocol['truth']}; failures: "
                f"{protocol['failures']}" + (f" ({ev.n_dropped} architectures dropped)" if drop_failed else ""))
@@ -558,17 +618,24 @@ def predictor_fit(space: str, truth: str, metric: str | None, train_size: int | 
 
     from archscore.engine.workflows import FitConfig, fit_predictor
 
-    with _user_errors():
-        record = fit_predictor(FitConfig(
-            space=space, truth=truth, out=out, model=model, features=features, metric=metric, train_size=train_size,
-            train=train_file, seed=seed, options=_parse_pairs(",".join(settings) or None, "--set"),
-            zse_transform=zse_transform, zse_estimators=tuple(e for e in (zse_estimators or "").split(",") if e),
-            overwrite=overwrite))
+    try:
+        with _user_errors():
+            record = fit_predictor(FitConfig(
+                space=space, truth=truth, out=out, model=model, features=features, metric=metric,
+                train_size=train_size, train=train_file, seed=seed,
+                options=_parse_pairs(",".join(settings) or None, "--set"), zse_transform=zse_transform,
+                zse_estimators=tuple(e for e in (zse_estimators or "").split(",") if e), overwrite=overwrite))
+    except KeyboardInterrupt:
+        click.echo(f"archscore: interrupted; {out} holds no new finished predictor (rerun the same command)", err=True)
+        sys.exit(130)
     held = record.get("held_out_kendall_tau")
+    unscored = record.get("n_held_out_unscored", 0)
     click.echo(f"{model} on {record['features']}: fitted on {record['n_train']} labelled architectures "
                f"({record['target']}) in {record['fit_seconds']:.1f}s" +
                (f"; Kendall tau {held:.4f} on the {record['n_held_out']} held-out architectures of the truth"
-                if held is not None else ""))
+                if held is not None else "") +
+               (f" ({unscored} more have no zero-shot scores: left out, as a sweep would refuse them)"
+                if unscored else ""))
     click.echo(f"wrote {Path(out) / 'predictor.pkl'}; score with: archscore sweep --space {space} --estimators "
                f"predictor --estimator-option predictor.checkpoint={out} ...")
 

@@ -9,6 +9,7 @@ per worker.
 """
 from __future__ import annotations
 
+import inspect
 import re
 import time
 import traceback
@@ -18,7 +19,7 @@ from typing import Any, Callable, ClassVar, Hashable, Sequence
 
 import numpy as np
 
-from archscore._core import Registry
+from archscore._core import Registry, UnknownSetting
 from archscore.spaces import MacroConfig, Space
 
 ESTIMATORS: Registry[type["Estimator"]] = Registry("estimator")
@@ -134,6 +135,11 @@ class Estimator(ABC):
         """Estimators of one group class with equal keys share a group instance (default: all)."""
         return None
 
+    def check_space(self, space: Space) -> None:
+        """Raise ``ValueError`` if the estimator cannot score ``space`` (default: it can). Runs in
+        the driver before anything starts: a checkpoint of another space, or a file that is not
+        what it claims to be, is reported here rather than from every worker."""
+
     def options(self) -> dict[str, Any]:
         """The options in a normal form (defaults explicit, types converted): what the run config
         records, so that equal settings written differently resume each other's runs."""
@@ -163,9 +169,24 @@ def get_estimator(name: str, **config: Any) -> Estimator:
     base, at, tag = name.partition("@")
     if at and not re.fullmatch(r"[A-Za-z0-9_-]+", tag):
         raise ValueError(f"estimator label {name!r}: the tag after '@' may hold letters, digits, '_' and '-'")
-    estimator = ESTIMATORS.get(base)(**config)
+    cls = ESTIMATORS.get(base)
+    _check_options(base, cls, config)
+    estimator = cls(**config)
     estimator.label = name
     return estimator
+
+
+def _check_options(name: str, cls: type[Estimator], config: dict[str, Any]) -> None:
+    """An option the estimator does not take is a ``ValueError`` naming the ones it does (not a
+    ``TypeError`` from deep inside a worker)."""
+    params = inspect.signature(cls.__init__).parameters
+    named = [p for p, v in params.items() if p != "self" and v.kind not in (v.VAR_KEYWORD, v.VAR_POSITIONAL)]
+    if any(v.kind is v.VAR_KEYWORD for v in params.values()) and cls.__init__ is not Estimator.__init__:
+        return  # it validates its own open-ended options (a training recipe's)
+    unknown = sorted(set(config) - set(named))
+    if unknown:
+        takes = f"its options: {', '.join(named)}" if named else "it takes no options"
+        raise UnknownSetting(f"estimator {name!r} has no option {unknown[0]!r}; {takes}")
 
 
 def list_estimators() -> list[str]:

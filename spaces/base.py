@@ -13,7 +13,7 @@ from typing import Any, ClassVar, Hashable, Iterator, Sequence
 
 import numpy as np
 
-from archscore._core import Registry
+from archscore._core import Registry, UnknownSetting
 
 SPACES: Registry[type["Space"]] = Registry("space")
 
@@ -34,7 +34,7 @@ class MacroConfig:
         typed = {}
         for key, value in overrides.items():
             if key not in known:
-                raise ValueError(f"unknown macro setting {key!r}; known: {', '.join(known)}")
+                raise UnknownSetting(f"unknown macro setting {key!r}; known: {', '.join(known)}")
             kind = type(getattr(self, key))
             try:
                 typed[key] = kind(value)

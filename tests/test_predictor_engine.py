@@ -54,14 +54,19 @@ def fit(*args: str) -> tuple[int, str]:
 
 @pytest.mark.slow
 def test_fit_sweep_evaluate(ray_session, labelled, zero_shot, tmp_path):
+    import pandas as pd
+
     root, truth, archs = labelled
-    code, out = fit("--truth", str(truth), "--train-size", "40", "--seed", "3", "--model", "mlp",
+    train = tmp_path / "train.csv"
+    pd.read_csv(archs).head(250).sample(40, random_state=3).to_csv(train, index=False)  # scored ones: a sweep takes them
+    code, out = fit("--truth", str(truth), "--train", str(train), "--seed", "3", "--model", "mlp",
                     "--features", f"encoding,zse:{zero_shot}", "--set", "epochs=20", "--set", "loss=listwise",
                     "--out", str(tmp_path / "pred"))
     assert code == 0, out
     assert "fitted on 40 labelled architectures (test-accuracy)" in out and "held-out architectures" in out
     info = json.loads((tmp_path / "pred" / "predictor.json").read_text())
-    assert info["n_train"] == 40 and info["n_held_out"] == 260 and info["params"]["loss"] == "listwise"
+    assert info["n_train"] == 40 and info["params"]["loss"] == "listwise"
+    assert info["n_held_out"] + info["n_held_out_unscored"] == 260 and 0 < info["n_held_out_unscored"] <= 50
     assert "zse(rank: flops,params" in info["features"] and -1 <= info["held_out_kendall_tau"] <= 1
     predictor, meta = load(tmp_path / "pred")
     assert len(meta["train_archs"]) == 40 and meta["version"] == info["version"]

@@ -83,12 +83,15 @@ def evaluate_files(results_path: str | Sequence[str], truth_path: str, options: 
 
 
 def write_evaluation(ev: Evaluation, out: str | Path, title: str) -> tuple[Path, Path]:
-    """``OUT/criteria.parquet`` and ``OUT/report.html``, each written atomically; their paths."""
+    """``OUT/report.html`` then ``OUT/criteria.parquet``, each written atomically; their paths.
+    The criteria go last: a folder holding them holds a whole evaluation (an interrupt before
+    leaves at most a new report beside the old criteria, never criteria without their report)."""
     from archscore.engine.evaluation.report import write_report  # matplotlib: only when writing
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     buf = io.BytesIO()
     pq.write_table(ev.criteria, buf)
+    report = write_report(ev, out, title=title)
     write_atomic(out / "criteria.parquet", buf.getvalue())
-    return out / "criteria.parquet", write_report(ev, out, title=title)
+    return out / "criteria.parquet", report

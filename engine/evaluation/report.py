@@ -100,6 +100,14 @@ class _Rows:
         return out
 
 
+def _file_input(source: dict[str, Any], info: dict[str, Any]) -> str:
+    """``--input``'s path (recorded beside the config) and its content's digest (in the config)."""
+    path = info.get("path") or source.get("path") or "(path not recorded)"
+    digest = source.get("sha256")
+    column = source.get("column")
+    return f"file {path}" + (f", column {column}" if column else "") + (f" (sha256 {digest[:12]})" if digest else "")
+
+
 def _run_lines(ev: Evaluation) -> list[tuple[str, str]]:
     """What produced the scores, from the results' recorded run config."""
     cfg = ev.run_config
@@ -126,7 +134,8 @@ def _run_lines(ev: Evaluation) -> list[tuple[str, str]]:
     kind = source.get("kind")
     input_text = {"all": "every architecture of the space",
                   "sample": f"{source.get('n')} architectures sampled with seed {source.get('seed')}",
-                  "file": f"file {source.get('path')}"}.get(kind, json.dumps(source) if source else "not recorded")
+                  "file": _file_input(source, (cfg.get("info") or {}).get("input") or {})}.get(
+        kind, json.dumps(source) if source else "not recorded")
     return [("Data", html.escape(data_text)),
             ("Input", html.escape(input_text)),
             ("Seeds", html.escape(", ".join(str(s) for s in cfg.get("seeds", [])) or "not recorded")),

@@ -160,6 +160,10 @@ class FromFile(InputSource):
                     try:
                         item = next(unpacker)
                     except StopIteration:
+                        left = os.fstat(fh.fileno()).st_size - unpacker.tell()
+                        if left:
+                            raise ValueError(f"{path}: msgpack stream is truncated: item {count + 1} is incomplete "
+                                             f"(the last {left} bytes do not form a whole item)") from None
                         break
                     except (ValueError, msgpack.UnpackException) as exc:
                         raise ValueError(f"{path}: msgpack stream is corrupt, or an item exceeds the "

@@ -90,6 +90,13 @@ class Lease:
                 "unless renewed")
 
     # -- acquire, check, release ------------------------------------------------------------------
+    def precheck(self) -> None:
+        """Read-only: raise :class:`LeaseHeld` now if another writer's live lease would refuse
+        :meth:`acquire` (so a busy location is reported before Ray starts); takes nothing."""
+        holder = self._read() if not self.takeover else None
+        if holder is not None and holder.get("token") != self.token and self._stale_reason(holder) is None:
+            self._take_from(holder)
+
     def acquire(self) -> "Lease":
         """Take the lease or raise :class:`LeaseHeld` naming the holder; starts the heartbeat."""
         if self.store.local:

@@ -98,6 +98,7 @@ def leased_run(store: Store, *, address: str | None, shape_of: Callable[[dict[st
         LeaseHeld: another writer's lease on ``store`` looks alive (unless ``takeover``).
     """
     stop = stop if stop is not None else threading.Event()
+    Lease(store, takeover=takeover).precheck()  # a live writer is named before Ray starts
     embedded = ensure_ray(address)
     try:
         with stop_on_signals(stop) if handle_signals else nullcontext():

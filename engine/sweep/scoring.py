@@ -95,6 +95,8 @@ def prepare_plan(plan: ScoringPlan) -> tuple[ScoringPlan, Space, list[Any]]:
         raise ValueError(f"options given for estimators that are not in the run: {unused}")
     space = get_space(plan.space)
     estimators = [get_estimator(n, **plan.estimator_config.get(n, {})) for n in plan.estimators]
+    for estimator in estimators:
+        estimator.check_space(space)
     for (group, _), positions in partition(estimators).items():
         group.check([estimators[i] for i in positions])
     needs_data = any(e.needs_data or e.needs_dataset for e in estimators)

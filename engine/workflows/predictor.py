@@ -19,7 +19,8 @@ import numpy as np
 import pyarrow as pa
 
 from archscore.estimators import ESTIMATORS, base_name
-from archscore.estimators.predictors import PREDICTORS, Featurizer, Predictor, ZeroShotFeatures, make_featurizer
+from archscore.estimators.predictors import (PREDICTORS, FeatureSet, Featurizer, Predictor, ZeroShotFeatures,
+                                             make_featurizer)
 from archscore.spaces import get_space
 
 from archscore._core import VERSION, file_sha256, write_atomic
@@ -188,12 +189,23 @@ def fit_predictor(cfg: FitConfig) -> dict[str, Any]:
     features = parse_features(cfg.features, cfg.space, cfg.zse_transform, cfg.zse_estimators)
     predictor = cls(space=cfg.space, features=features, seed=cfg.seed, **options)
     train = _training_split(cfg, archs, hashes)
+    parsed = [space.parse(a) for a in archs]
+    feature_set = FeatureSet.of(features)
+    feature_set.check(space)
+    unknown = feature_set.missing(space, [parsed[i] for i in train])
+    if unknown.any():
+        first = archs[train[int(np.flatnonzero(unknown)[0])]]
+        raise ValueError(f"{int(unknown.sum())} of the {len(train)} training architectures have no zero-shot scores "
+                         f"in --features (e.g. {first}); a sweep with this predictor could not score them either: "
+                         "score them first, or draw the training split from the scored architectures (--train FILE)")
     start = time.perf_counter()
-    predictor.fit([space.parse(archs[i]) for i in train], sign * values[train])
+    predictor.fit([parsed[i] for i in train], sign * values[train])
     fit_seconds = time.perf_counter() - start
     train_classes = {hashes[i] for i in train}
     trained = set(train.tolist())
     held = [i for i in range(len(archs)) if i not in trained]
+    uncovered = feature_set.missing(space, [parsed[i] for i in held])
+    held = [i for i, gone in zip(held, uncovered) if not gone]  # what a sweep scores: it refuses the others
     record: dict[str, Any] = {
         "version": VERSION, "space": cfg.space, "model": cfg.model, "params": {
             k: (v if isinstance(v, (int, float, str, bool, type(None))) else repr(v))
@@ -201,11 +213,11 @@ def fit_predictor(cfg: FitConfig) -> dict[str, Any]:
         "features": predictor.features_.describe(), "truth": str(cfg.truth), "metric": metric,
         "target": metric if sign > 0 else f"-{metric}", "seed": cfg.seed, "n_train": len(train),
         "split": f"--train-size {cfg.train_size} (seed {cfg.seed})" if cfg.train is None else f"--train {cfg.train}",
-        "fit_seconds": round(fit_seconds, 3), "n_held_out": len(held),
+        "fit_seconds": round(fit_seconds, 3), "n_held_out": len(held), "n_held_out_unscored": int(uncovered.sum()),
         **({"inner_cv": predictor.cv_.summary()} if getattr(predictor, "cv_", None) is not None else {}),
         "train_archs": [archs[i] for i in train], "train_hashes": sorted(train_classes)}
     if held:
-        pred = predictor.predict([space.parse(archs[i]) for i in held])
+        pred = predictor.predict([parsed[i] for i in held])
         record["held_out_kendall_tau"] = float(kendalltau(pred, sign * values[held]).statistic)
     path = predictor.save(out, meta=record)
     record["sha256"] = file_sha256(path)

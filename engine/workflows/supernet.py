@@ -144,11 +144,11 @@ def _train(config: SupernetConfig, record: dict[str, Any], truth: Any, store: St
     actor = actor_cls.remote(config.space, record["macro"], record["heuristics"], record["data"],
                              max(1, int(config.cpus)))
     rows = read_metrics(store)
-    blob = store.read(LATEST)
+    blob, name = intact_checkpoint(store, config.out)
     if blob is not None:
         epoch = _get(actor.load.remote(blob), stop)
         rows = [r for r in rows if r["epoch"] <= epoch]
-        log.info("resuming %s from its epoch-%d checkpoint", config.out, epoch)
+        log.info("resuming %s from its epoch-%d checkpoint (%s)", config.out, epoch, name)
     else:
         epoch = 0
     covariates = None if truth is None else bias_covariates(config.space, truth[0], record["macro"])
@@ -178,6 +178,36 @@ def _train(config: SupernetConfig, record: dict[str, Any], truth: Any, store: St
     return pa.Table.from_pylist(rows)
 
 
+def intact_checkpoint(store: Store, out: str) -> tuple[bytes | None, str | None]:
+    """The newest checkpoint that loads: ``checkpoint.pt``, else the newest intact
+    ``checkpoints/epoch-N.pt`` (a crash or a full disk can leave the latest unreadable, and
+    every epoch's copy is kept); ``(None, None)`` for a run with no checkpoint.
+
+    Raises:
+        ValueError: there are checkpoints and none of them loads.
+    """
+    import torch
+
+    names = [LATEST] + [f"checkpoints/{n}" for n in sorted(store.list("checkpoints"), reverse=True)
+                        if n.startswith("epoch-") and n.endswith(".pt")]
+    broken = []
+    for name in names:
+        blob = store.read(name)
+        if blob is None:
+            continue
+        try:
+            torch.load(io.BytesIO(blob), map_location="cpu", weights_only=False)
+        except Exception as exc:
+            broken.append(f"{name} ({type(exc).__name__})")
+            log.warning("%s/%s does not load (%s: %s); trying the one before", out, name, type(exc).__name__, exc)
+            continue
+        return blob, name
+    if broken:
+        raise ValueError(f"no checkpoint in {out} loads ({', '.join(broken)}); move them away (or pass another "
+                         "--out) to train from the start")
+    return None, None
+
+
 def tau_with_previous(scores: np.ndarray, previous: Sequence[float] | None) -> float:
     """Kendall tau of this epoch's scores with the last epoch's, over the cells both scored finitely."""
     if previous is None or len(previous) != len(scores):
@@ -188,9 +218,21 @@ def tau_with_previous(scores: np.ndarray, previous: Sequence[float] | None) -> f
 
 
 def _check_same_run(store: Store, record: dict[str, Any], out: str) -> None:
-    """A run file without a checkpoint holds nothing to continue: only a run with one is protected."""
-    if store.size(LATEST) is not None:
-        refuse_other_settings(store, RUN_FILE, record, out, "supernet")
+    """A run file without a checkpoint holds nothing to continue: only a run with one is protected.
+    Only the number of epochs may differ: continuing a run for more epochs is extending it (the
+    learning-rate schedule is then the new length's from the step reached)."""
+    if store.size(LATEST) is None:
+        return
+    previous = store.read(RUN_FILE)
+    there = json.loads(previous).get("heuristics", {}).get("epochs") if previous is not None else None
+    now = record["heuristics"].get("epochs")
+    if there is not None and there != now:
+        refuse_other_settings(store, RUN_FILE, {**record, "heuristics": {**record["heuristics"], "epochs": there}},
+                              out, "supernet")
+        log.warning("%s: training to %s epochs instead of the %s it was started with; the learning-rate schedule "
+                    "follows the new length from the step reached", out, now, there)
+        return
+    refuse_other_settings(store, RUN_FILE, record, out, "supernet")
 
 
 def _get(ref: Any, stop: threading.Event) -> Any:

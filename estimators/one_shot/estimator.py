@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Hashable, Sequence
+from typing import Any, Hashable, Sequence
 
 from ..checkpointed import CheckpointedEstimator
 from ..base import ESTIMATORS, EstimatorGroup, GroupResult, describe_exception
@@ -26,6 +26,9 @@ def resolve_checkpoint(path: str) -> Path:
     """
     p = Path(path)
     if p.is_dir():
+        if not (p / LATEST).exists() and (p / "predictor.pkl").exists():
+            raise ValueError(f"{path} is a fitted predictor (predictor.pkl), not a supernet: score with it as "
+                             f"--estimators predictor --estimator-option predictor.checkpoint={path}")
         p = p / LATEST
     if not p.is_file():
         raise ValueError(f"supernet checkpoint {path!r} does not exist (give a directory written by "
@@ -33,23 +36,44 @@ def resolve_checkpoint(path: str) -> Path:
     return p.resolve()
 
 
+def read_checkpoint(path: Path, device: Any = "cpu") -> dict[str, Any]:
+    """The state ``supernet train`` saved at ``path``.
+
+    Raises:
+        ValueError: the file is truncated, not a torch file, or not a supernet checkpoint.
+    """
+    import torch
+
+    try:
+        state = torch.load(path, map_location=device, weights_only=False)
+    except Exception as exc:
+        raise ValueError(f"{path} is not a readable supernet checkpoint (truncated, or not written by `archscore "
+                         f"supernet train`: {type(exc).__name__}: {exc}); give another checkpoint, e.g. an "
+                         "intact epoch-N.pt beside it") from None
+    if not isinstance(state, dict) or "space" not in state or "heuristics" not in state:
+        raise ValueError(f"{path} is a torch file but not an archscore supernet checkpoint (no space/heuristics)")
+    return state
+
+
+def _check_state_space(state: dict[str, Any], space: Space) -> None:
+    if state.get("space") != space.name:
+        none = "" if type(space).supernet is not Space.supernet else " (a space with no weight-sharing supernet yet)"
+        raise ValueError(f"the checkpoint holds a {state.get('space')!r} supernet; this run scores "
+                         f"{space.name!r}{none}")
+
+
 class OneShotGroup(EstimatorGroup):
     """Loads the supernet once per worker and scores subnets on fixed held-out batches."""
 
     def setup(self) -> None:
-        import torch
-
         from ..training import split
         from .heuristics import Heuristics
         from .scoring import VALID_FRACTION, SubnetScorer
 
         est: OneShotEstimator = self.estimators[0]  # type: ignore[assignment]
-        state = torch.load(est.path, map_location=self.ctx.device, weights_only=False)
+        state = read_checkpoint(est.path, self.ctx.device)
         space = self.ctx.space
-        if state.get("space") != space.name:
-            none = "" if type(space).supernet is not Space.supernet else " (a space with no weight-sharing supernet yet)"
-            raise ValueError(f"the checkpoint holds a {state.get('space')!r} supernet; this run scores "
-                             f"{space.name!r}{none}")
+        _check_state_space(state, space)
         if self.ctx.dataset is None:
             raise ValueError("oneshot needs the data the supernet trained on (--data)")
         data = self.ctx.dataset()
@@ -110,6 +134,9 @@ class OneShotEstimator(CheckpointedEstimator):
             raise ValueError("oneshot options eval_batches and eval_batch_size must be >= 1")
         super().__init__(checkpoint=str(self.path), **options)
         self.bind_file(self.path, checkpoint_sha256)
+
+    def check_space(self, space: Space) -> None:
+        _check_state_space(read_checkpoint(self.path), space)
 
 
 @ESTIMATORS.register("oneshot")

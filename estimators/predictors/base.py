@@ -136,6 +136,9 @@ def resolve(path: str | os.PathLike) -> Path:
     """
     p = Path(path)
     if p.is_dir():
+        if not (p / FILE).exists() and any((p / f).exists() for f in ("checkpoint.pt", "metrics.parquet")):
+            raise ValueError(f"{path} is a supernet run (checkpoint.pt), not a predictor: score with it as "
+                             f"--estimators oneshot --estimator-option oneshot.checkpoint={path}")
         p = p / FILE
     if not p.is_file():
         raise ValueError(f"predictor {str(path)!r} does not exist (give a directory written by "
@@ -154,7 +157,9 @@ def load(path: str | os.PathLike) -> tuple[Predictor, dict[str, Any]]:
         try:
             record = pickle.load(fh)
         except Exception as exc:
-            raise ValueError(f"{p} is not a readable predictor file ({type(exc).__name__}: {exc})") from None
+            raise ValueError(f"{p} is not a readable predictor file (truncated, or not written by `archscore "
+                             f"predictor fit`: {type(exc).__name__}: {exc}); refit it with `archscore predictor "
+                             "fit`") from None
     if not isinstance(record, dict) or record.get("format") != FORMAT:
         raise ValueError(f"{p} is not an archscore predictor file (format {FORMAT})")
     return record["predictor"], {**record["meta"], "version": record["version"]}

@@ -12,6 +12,8 @@ from typing import Hashable, Sequence
 
 import numpy as np
 
+from archscore.spaces import Space
+
 from ..checkpointed import CheckpointedEstimator
 from ..base import ESTIMATORS, EstimatorGroup, GroupResult, describe_exception
 from .base import load, resolve
@@ -65,3 +67,9 @@ class PredictorEstimator(CheckpointedEstimator):
         self.path = resolve(checkpoint)
         super().__init__(checkpoint=str(self.path))
         self.bind_file(self.path, checkpoint_sha256)
+
+    def check_space(self, space: Space) -> None:
+        predictor, _ = load(self.path)  # a truncated or foreign file is a ValueError naming it
+        if predictor.space != space.name:
+            raise ValueError(f"the predictor {self.path} was fitted on {predictor.space!r}; this run scores "
+                             f"{space.name!r}")

@@ -1,0 +1,266 @@
+"""User errors are clear messages with the documented exit codes, and the ones that need no
+cluster are reported before Ray starts (every test here fails if Ray is started).
+
+Exit codes (docs/workflows/sweep.md): 1 an error, 2 a usage error (an unknown name or setting, a
+missing input, --out naming a file).
+"""
+from __future__ import annotations
+
+import io
+import json
+import os
+import time
+
+import msgpack
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner
+
+from archscore.engine.cli import main
+from archscore.engine.run.sink import Store
+from archscore.engine.workflows.supernet import intact_checkpoint
+from tests.conftest import data_path
+
+
+@pytest.fixture(autouse=True)
+def no_ray(monkeypatch):
+    """Starting Ray is a test failure: these errors must come first."""
+    import archscore.engine.run.lifecycle as lifecycle
+
+    def refuse(address):
+        raise AssertionError("Ray was started before the user error was reported")
+
+    monkeypatch.setattr(lifecycle, "ensure_ray", refuse)
+
+
+def run(*args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(main, list(args))
+    assert not isinstance(result.exception, AssertionError), result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit), repr(result.exception)
+    assert "Traceback" not in result.output
+    return result.exit_code, result.output
+
+
+def _one_line(output: str) -> str:
+    return " ".join(output.split())
+
+
+@pytest.fixture
+def a_file(tmp_path):
+    path = tmp_path / "taken.txt"
+    path.write_text("not a directory\n")
+    return path
+
+
+def test_out_naming_a_file_is_a_usage_error_in_every_command(a_file, tmp_path):
+    search = tmp_path / "search.yaml"
+    search.write_text("lr: {choice: [0.05, 0.1]}\n")
+    commands = [
+        ["sweep", "--space", "nb201", "--estimators", "params", "--sample", "3"],
+        ["train", "--space", "nb201", "--sample", "2", "--data", "synthetic"],
+        ["supernet", "train", "--space", "nb201", "--data", "synthetic"],
+        ["tune", "--space", "nb201", "--data", "synthetic", "--truth", str(a_file), "--search", str(search)],
+    ]
+    for command in commands:
+        for out in (a_file, a_file / "below"):
+            code, output = run(*command, "--out", str(out))
+            assert code == 2 and str(a_file) in output and "--out names a directory" in _one_line(output), (command, output)
+
+
+def test_an_unknown_estimator_option_names_the_ones_it_takes(tmp_path):
+    code, output = run("sweep", "--space", "nb201", "--estimators", "naswot", "--sample", "2", "--out",
+                       str(tmp_path / "o"), "--estimator-option", "naswot.foo=bar")
+    assert code == 2 and "estimator 'naswot' has no option 'foo'; its options: relu_modules" in _one_line(output)
+    code, output = run("sweep", "--space", "nb201", "--estimators", "params", "--sample", "2", "--out",
+                       str(tmp_path / "o"), "--estimator-option", "params.foo=bar")
+    assert code == 2 and "it takes no options" in output
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--space", "nb999"], "unknown space 'nb999'"),
+    (["--estimators", "nasw0t"], "unknown estimator 'nasw0t'. Did you mean naswot"),
+    (["--macro", "Q=3"], "unknown macro setting 'Q'"),
+])
+def test_unknown_names_are_usage_errors(tmp_path, args, message):
+    base = {"--space": "nb201", "--estimators": "params", "--macro": "C=8"}
+    base.update(dict(zip(args[::2], args[1::2])))
+    flat = [x for kv in base.items() for x in kv]
+    code, output = run("sweep", *flat, "--sample", "2", "--out", str(tmp_path / "o"))
+    assert code == 2 and message in _one_line(output), output
+
+
+def test_supernet_train_malformed_yaml_and_missing_truth(tmp_path):
+    bad = tmp_path / "h.yaml"
+    bad.write_text("sampling: [uniform\n  lr: 0.1\n")
+    code, output = run("supernet", "train", "--space", "nb201", "--data", "synthetic", "--heuristics", str(bad),
+                       "--out", str(tmp_path / "run"))
+    assert code == 1 and f"--heuristics {bad} is not valid YAML" in _one_line(output)
+    for command in (["supernet", "train"], ["tune", "--search", str(bad)]):
+        code, output = run(*command, "--space", "nb201", "--data", "synthetic", "--truth", str(tmp_path / "nope"),
+                           "--out", str(tmp_path / "run"))
+        assert code == 2 and "does not exist" in output and "nope" in output, (command, output)
+
+
+def test_tune_refuses_an_empty_search_file(tmp_path):
+    empty = tmp_path / "search.yaml"
+    empty.write_text("# nothing yet\n")
+    truth = data_path("nb201", "cifar10_valid_test_3seed.csv")
+    code, output = run("tune", "--space", "nb201", "--data", "synthetic", "--truth", str(truth), "--search", str(empty),
+                       "--out", str(tmp_path / "t"))
+    assert code == 1 and "is empty" in output
+
+
+def test_a_truncated_msgpack_input_says_so(tmp_path):
+    path = tmp_path / "archs.msgpack"
+    path.write_bytes(msgpack.packb("|nor_conv_3x3~0|+|none~0|avg_pool_3x3~1|+|nor_conv_3x3~0|none~1|nor_conv_1x1~2|")[:20])
+    code, output = run("sweep", "--space", "nb201", "--estimators", "params", "--input", str(path), "--out",
+                       str(tmp_path / "o"))
+    assert code == 1 and "msgpack stream is truncated" in output
+
+
+# -- checkpoints that are not what they claim ----------------------------------------------------
+@pytest.fixture(scope="module")
+def predictor_dir(tmp_path_factory):
+    truth = data_path("nb201", "cifar10_valid_test_3seed.csv")
+    out = tmp_path_factory.mktemp("pred") / "p"
+    result = CliRunner().invoke(main, ["predictor", "fit", "--space", "nb201", "--truth", str(truth), "--train-size",
+                                       "30", "--model", "gbt", "--set", "max_iter=5", "--set", "cv_folds=2",
+                                       "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    return out
+
+
+def _sweep_with(tmp_path, estimator: str, checkpoint, space: str = "nb201") -> tuple[int, str]:
+    return run("sweep", "--space", space, "--estimators", estimator, "--sample", "2", "--data", "synthetic",
+               "--estimator-option", f"{estimator}.checkpoint={checkpoint}", "--out", str(tmp_path / "o"))
+
+
+def test_junk_and_truncated_checkpoints_are_named(tmp_path, predictor_dir):
+    junk = tmp_path / "junk.pt"
+    junk.write_bytes(b"this is not a torch file")
+    code, output = _sweep_with(tmp_path, "oneshot", junk)
+    assert code == 1 and f"{junk} is not a readable supernet checkpoint" in _one_line(output)
+    buf = io.BytesIO()
+    torch.save({"space": "nb201", "heuristics": {}, "weights": torch.zeros(1000)}, buf)
+    cut = tmp_path / "cut.pt"
+    cut.write_bytes(buf.getvalue()[:300])
+    code, output = _sweep_with(tmp_path, "oneshot", cut)
+    assert code == 1 and "not a readable supernet checkpoint (truncated" in _one_line(output)
+
+    truncated = tmp_path / "short" / "predictor.pkl"
+    truncated.parent.mkdir()
+    truncated.write_bytes((predictor_dir / "predictor.pkl").read_bytes()[:500])
+    code, output = _sweep_with(tmp_path, "predictor", truncated.parent)
+    assert code == 1 and "is not a readable predictor file (truncated" in _one_line(output)
+
+
+def test_a_predictor_and_a_supernet_given_for_each_other(tmp_path, predictor_dir):
+    code, output = _sweep_with(tmp_path, "oneshot", predictor_dir)
+    assert code == 1 and "is a fitted predictor (predictor.pkl), not a supernet" in _one_line(output)
+    run_dir = tmp_path / "supernet-run"
+    run_dir.mkdir()
+    torch.save({"space": "nb201", "heuristics": {}}, run_dir / "checkpoint.pt")
+    code, output = _sweep_with(tmp_path, "predictor", run_dir)
+    assert code == 1 and "is a supernet run (checkpoint.pt), not a predictor" in _one_line(output)
+
+
+def test_checkpoints_of_another_space_are_refused_before_ray(tmp_path, predictor_dir):
+    code, output = _sweep_with(tmp_path, "predictor", predictor_dir, space="nb101")
+    assert code == 1 and "was fitted on 'nb201'; this run scores 'nb101'" in _one_line(output)
+    pt = tmp_path / "nb101.pt"
+    torch.save({"space": "nb101", "heuristics": {}}, pt)
+    code, output = _sweep_with(tmp_path, "oneshot", pt)
+    assert code == 1 and "holds a 'nb101' supernet; this run scores 'nb201'" in _one_line(output)
+
+
+def test_a_held_lease_is_reported_before_ray(tmp_path):
+    out = tmp_path / "busy"
+    out.mkdir()
+    (out / "_lease.json").write_text(json.dumps({"token": "other", "host": os.uname().nodename, "pid": os.getpid(),
+                                                 "command": "archscore sweep ...", "started": time.time(),
+                                                 "renewed": time.time(), "ttl_s": 60}))
+    code, output = run("sweep", "--space", "nb201", "--estimators", "params", "--sample", "2", "--out", str(out))
+    assert code == 1 and "is being written by another archscore process" in _one_line(output)
+
+
+def test_a_corrupt_latest_checkpoint_falls_back_to_the_last_intact_epoch(tmp_path):
+    store = Store(str(tmp_path))
+    store.makedirs("checkpoints")
+    good = io.BytesIO()
+    torch.save({"epoch": 2}, good)
+    store.write("checkpoints/epoch-0001.pt", good.getvalue())
+    store.write("checkpoints/epoch-0002.pt", good.getvalue())
+    store.write("checkpoints/epoch-0003.pt", b"torn")
+    store.write("checkpoint.pt", b"torn")
+    blob, name = intact_checkpoint(store, str(tmp_path))
+    assert name == "checkpoints/epoch-0002.pt" and torch.load(io.BytesIO(blob))["epoch"] == 2
+    store.write("checkpoints/epoch-0001.pt", b"torn")
+    store.write("checkpoints/epoch-0002.pt", b"torn")
+    with pytest.raises(ValueError, match="no checkpoint in .* loads"):
+        intact_checkpoint(store, str(tmp_path))
+    assert intact_checkpoint(Store(str(tmp_path / "fresh")), "fresh") == (None, None)
+
+
+# -- evaluate ------------------------------------------------------------------------------------
+def test_evaluate_with_nothing_matched_is_an_error_and_an_existing_out_is_kept(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from archscore.spaces import get_space
+
+    from archscore.engine.run.schema import RESULT_SCHEMA
+
+    space = get_space("nb201")
+    sample = space.sample(12, np.random.default_rng(0))
+    rows = pa.table({"space": ["nb201"] * 12, "arch": [space.to_string(a) for a in sample], "encoding": [None] * 12,
+                     "hash": [space.canonical_hash(a) for a in sample], "estimator": ["params"] * 12,
+                     "seed": [0] * 12, "score": np.arange(12.0), "status": ["ok"] * 12, "error": [None] * 12,
+                     "seconds": [0.0] * 12, "input_index": list(range(12)), "worker": ["w"] * 12,
+                     "version": ["test"] * 12}, schema=RESULT_SCHEMA)
+    results = tmp_path / "results.parquet"
+    pq.write_table(rows, results)
+    nb101 = data_path("naslib-zc", "zc_nasbench101.json")
+    code, output = run("evaluate", "--results", str(results), "--truth", str(nb101), "--out", str(tmp_path / "ev0"))
+    assert code == 1 and "N = 0" in output and not (tmp_path / "ev0" / "criteria.parquet").exists()
+
+    truth = data_path("nb201", "cifar10_valid_test_3seed.csv")
+    args = ["evaluate", "--results", str(results), "--truth", str(truth), "--bootstrap", "10", "--out", str(tmp_path / "ev")]
+    assert run(*args)[0] == 0
+    before = (tmp_path / "ev" / "criteria.parquet").read_bytes()
+    code, output = run(*args)
+    assert code == 1 and "already holds an evaluation" in output and "--overwrite" in output
+    assert (tmp_path / "ev" / "criteria.parquet").read_bytes() == before
+    assert run(*args, "--overwrite")[0] == 0
+
+
+# -- predictor fit scores what the sweep will ----------------------------------------------------
+def test_predictor_fit_leaves_out_and_refuses_architectures_without_zero_shot_scores(tmp_path):
+    import pandas as pd
+
+    truth_csv = data_path("nb201", "cifar10_valid_test_3seed.csv")
+    table = pd.read_csv(truth_csv).sample(60, random_state=0)
+    truth = tmp_path / "truth.csv"
+    table[["arch_str", "test-accuracy"]].to_csv(truth, index=False)
+    scored = table.head(40)  # the last 20 have no scores (unless one is an isomorphic twin of a scored one)
+    names = ["skip_connect", "none", "nor_conv_3x3", "nor_conv_1x1", "avg_pool_3x3"]
+    edges = ((1, 2), (1, 3), (1, 4), (2, 3), (2, 4), (3, 4))
+    keys = []
+    for arch in scored.arch_str:  # NASLib's op-tuple keys: a published-scores file is the cheapest scores file
+        ops = [[t.split("~")[0] for t in g[1:-1].split("|")] for g in arch.split("+")]
+        keys.append(str(tuple(names.index(ops[v - 2][u - 1]) for u, v in edges)))
+    zc = tmp_path / "zc_nasbench201.json"
+    zc.write_text(json.dumps({"cifar10": {k: {"params": {"score": float(i)}, "flops": {"score": float(-i)},
+                                              "val_accuracy": 1.0} for i, k in enumerate(keys)}}))
+    train = tmp_path / "train.csv"
+    pd.DataFrame({"arch": list(scored.arch_str[:20])}).to_csv(train, index=False)
+    code, output = run("predictor", "fit", "--space", "nb201", "--truth", str(truth), "--train", str(train),
+                       "--features", f"zse:{zc}", "--set", "max_iter=5", "--out", str(tmp_path / "p"))
+    assert code == 0, output
+    info = json.loads((tmp_path / "p" / "predictor.json").read_text())
+    assert info["n_held_out"] + info["n_held_out_unscored"] == 40
+    assert info["n_held_out_unscored"] >= 10 and "left out, as a sweep would refuse them" in _one_line(output)
+    pd.DataFrame({"arch": list(table.arch_str[-5:])}).to_csv(train, index=False)
+    code, output = run("predictor", "fit", "--space", "nb201", "--truth", str(truth), "--train", str(train),
+                       "--features", f"zse:{zc}", "--out", str(tmp_path / "p2"))
+    assert code == 1 and "training architectures have no zero-shot scores" in _one_line(output)
