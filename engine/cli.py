@@ -113,16 +113,27 @@ def spaces() -> None:
     for name in SPACES.names():
         cls = SPACES.get(name)
         size = f"{cls.size:,} architectures" if cls.size else cls.size_note
-        click.echo(f"{name:14s} {size:28s} {(cls.__doc__ or '').strip().splitlines()[0]}")
+        click.echo(f"{name:14s} {size:28s} {_first_sentence(cls.__doc__)}")
 
 
 @main.command()
 def estimators() -> None:
     """List the registered estimators with their direction."""
-    for name in ESTIMATORS.names():
+    names = ESTIMATORS.names()
+    width = max(len(n) for n in names)
+    for name in names:
         cls = ESTIMATORS.get(name)
         direction = "higher is better" if cls.higher_is_better else "lower is better"
-        click.echo(f"{name:12s} {direction:18s} {(cls.__doc__ or '').strip().splitlines()[0]}")
+        click.echo(f"{name:{width}s}  {direction:16s}  {_first_sentence(cls.__doc__)}")
+
+
+def _first_sentence(doc: str | None) -> str:
+    """A docstring's first sentence, whole, on one line (it may wrap in the source)."""
+    import re
+
+    paragraph = " ".join((doc or "").strip().split("\n\n")[0].split())
+    match = re.search(r"(?<![ (.][a-z])\.(\s|$)", paragraph)
+    return paragraph[:match.start() + 1] if match else paragraph
 
 
 @main.command()

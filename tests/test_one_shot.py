@@ -211,6 +211,23 @@ def test_a_killed_supernet_run_resumes_from_its_checkpoint(tmp_path):
     assert epochs == [1, 2, 3]
 
 
+@pytest.mark.slow
+def test_a_supernet_run_is_extended_and_survives_a_corrupt_latest_checkpoint(ray_session, tmp_path):
+    out = tmp_path / "sn"
+    base = ["supernet", "train", "--space", "nb201", "--data", f"fashion-mnist:{data_path('fashion-mnist')}",
+            "--macro", "C=4,N=1", "--set", "data_portion=0.03,batch_size=64", "--out", str(out)]
+    for epochs in (1, 2):  # continuing for more epochs is extending the run
+        result = CliRunner().invoke(main, base + ["--epochs", str(epochs)])
+        assert result.exit_code == 0 and f"supernet at epoch {epochs}" in result.output, result.output
+    assert read_metrics(out) == [1, 2]
+    result = CliRunner().invoke(main, base + ["--epochs", "3", "--set", "lr=0.05"])
+    assert result.exit_code == 1 and "other settings" in result.output and "heuristics.lr" in result.output
+    (out / "checkpoint.pt").write_bytes(b"torn by a full disk")
+    result = CliRunner().invoke(main, base + ["--epochs", "3"])
+    assert result.exit_code == 0 and "supernet at epoch 3" in result.output, result.output
+    assert read_metrics(out) == [1, 2, 3]
+
+
 def read_metrics(out):
     import pyarrow.parquet as pq
 

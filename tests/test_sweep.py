@@ -1,5 +1,6 @@
 """The main job end to end on the session's local Ray."""
 import json
+import time
 
 import numpy as np
 import pyarrow as pa
@@ -132,8 +133,19 @@ def test_progress_lines_without_a_terminal(caplog):
 
     from archscore.engine.run.progress import Progress
 
-    progress = Progress(1000, "sweep", every_s=0.0)
     with caplog.at_level(logging.INFO, logger="archscore"):
+        progress = Progress(1000, "sweep", every_s=0.05)
         progress.update(250)
+        deadline = time.monotonic() + 30
+        while caplog.text.count("items/s") < 3 and time.monotonic() < deadline:
+            time.sleep(0.05)  # lines keep coming while no batch finishes
+        progress.close()
     assert progress.bar is None  # pytest's stderr is not a terminal
     assert "250/1,000 items (25%)" in caplog.text and "items/s" in caplog.text and "ETA" in caplog.text
+    assert caplog.text.count("250/1,000 items") >= 3
+    quiet = Progress(1000, "sweep", every_s=0.05)
+    with caplog.at_level(logging.INFO, logger="archscore"):
+        caplog.clear()
+        quiet.close()
+        time.sleep(0.2)
+    assert "items/s" not in caplog.text  # closed: no more lines

@@ -264,3 +264,15 @@ def test_predictor_fit_leaves_out_and_refuses_architectures_without_zero_shot_sc
     code, output = run("predictor", "fit", "--space", "nb201", "--truth", str(truth), "--train", str(train),
                        "--features", f"zse:{zc}", "--out", str(tmp_path / "p2"))
     assert code == 1 and "training architectures have no zero-shot scores" in _one_line(output)
+
+
+def test_the_estimator_listing_is_aligned_and_says_whole_sentences():
+    from archscore.estimators import ESTIMATORS
+
+    code, output = run("estimators")
+    lines = output.splitlines()
+    assert code == 0 and len(lines) == len(ESTIMATORS.names())
+    starts = {line.index(" higher is better") if " higher is better" in line else line.index(" lower is better")
+              for line in lines}
+    assert len(starts) == 1  # the direction column starts at one place, however long a name is
+    assert all(line.rstrip().endswith((".", ")")) for line in lines), [x for x in lines if not x.endswith((".", ")"))]

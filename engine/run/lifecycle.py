@@ -89,7 +89,7 @@ class LeasedRun:
 def leased_run(store: Store, *, address: str | None, shape_of: Callable[[dict[str, float]], ActorShape],
                resource_timeout_s: float | None = None, takeover: bool = False,
                stop: threading.Event | None = None, handle_signals: bool = True,
-               directories: tuple[str, ...] = ()) -> Iterator[LeasedRun]:
+               directories: tuple[str, ...] = (), stop_message: str = STOP_MESSAGE) -> Iterator[LeasedRun]:
     """Start or join Ray, take Ctrl-C (unless ``handle_signals`` is off: Tune has its own), wait
     for ``shape_of(cluster resources)``, create ``store``'s ``directories`` and lease it.
 
@@ -101,7 +101,7 @@ def leased_run(store: Store, *, address: str | None, shape_of: Callable[[dict[st
     Lease(store, takeover=takeover).precheck()  # a live writer is named before Ray starts
     embedded = ensure_ray(address)
     try:
-        with stop_on_signals(stop) if handle_signals else nullcontext():
+        with stop_on_signals(stop, stop_message) if handle_signals else nullcontext():
             shape = shape_of(ray.cluster_resources())
             timeout = resource_timeout_s if resource_timeout_s is not None else (
                 0.0 if embedded else JOINED_RESOURCE_TIMEOUT_S)

@@ -26,6 +26,7 @@ import json
 import logging
 import os
 import signal
+import sys
 import threading
 from contextlib import contextmanager
 from typing import Iterator
@@ -84,6 +85,8 @@ def _run(config: TuneConfig, prepared: Prepared, store: Store, run: LeasedRun) -
     trainable = tune.with_resources(tune.with_parameters(run_trial, setup=setup),
                                     {"cpu": config.cpus_per_trial, "gpu": gpus})
     experiment = store.path(EXPERIMENT)
+    logging.getLogger("ray.tune.tune").addFilter(_NO_RESTORE_ADVICE)  # rerunning our command resumes, not Tuner.restore
+    terminal = sys.stdout.isatty()
     if tune.Tuner.can_restore(experiment):
         log.info("continuing the search in %s", experiment)
         tuner = tune.Tuner.restore(experiment, trainable, resume_unfinished=True, resume_errored=False)
@@ -92,7 +95,8 @@ def _run(config: TuneConfig, prepared: Prepared, store: Store, run: LeasedRun) -
                            tune_config=tune_settings(config, prepared.search),
                            run_config=tune.RunConfig(name=EXPERIMENT, storage_path=store.root,
                                                      checkpoint_config=tune.CheckpointConfig(num_to_keep=None),
-                                                     verbose=1))
+                                                     verbose=1 if terminal else 0,
+                                                     callbacks=[] if terminal else [_trial_lines()()]))
     interrupted = threading.Event()
     try:
         with _interrupt_tune_on_signals(interrupted):
@@ -105,6 +109,36 @@ def _run(config: TuneConfig, prepared: Prepared, store: Store, run: LeasedRun) -
     if interrupted.is_set():
         raise SweepInterrupted("stopped on request; trials.parquet shows where each trial stands")
     return table
+
+
+class _NoRestoreAdvice(logging.Filter):
+    """Drops Tune's "Resume experiment with: Tuner.restore(...)": rerunning the command resumes."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "Resume experiment with" not in record.getMessage()
+
+
+_NO_RESTORE_ADVICE = _NoRestoreAdvice()
+
+
+def _trial_lines() -> type:
+    """The callback class, made on first use (ray.tune is imported late)."""
+    from ray import tune
+
+    class TrialLines(tune.Callback):
+        """Without a terminal, Tune's boxed, coloured tables are off (``verbose=0``): one plain log
+        line per trial report instead."""
+
+        def on_trial_result(self, iteration: int, trials: list, trial: object, result: dict, **info: object) -> None:
+            tau = result.get("tuning_kendall_tau")
+            log.info("tune: trial %s epoch %s: tuning kendall tau %s, loss %s", getattr(trial, "trial_id", "?"),
+                     result.get("epoch"), "n/a" if tau is None else f"{tau:.3f}",
+                     "n/a" if result.get("train_loss") is None else f"{result['train_loss']:.3f}")
+
+        def on_trial_complete(self, iteration: int, trials: list, trial: object, **info: object) -> None:
+            log.info("tune: trial %s finished", getattr(trial, "trial_id", "?"))
+
+    return TrialLines
 
 
 @contextmanager

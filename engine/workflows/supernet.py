@@ -91,7 +91,9 @@ class _SupernetActor:
     def load(self, blob: bytes) -> int:
         import torch
 
-        self.trainer.load_state(torch.load(io.BytesIO(blob), map_location=self.trainer.device, weights_only=False))
+        # the driver allowed only the number of epochs to differ (extending a run)
+        self.trainer.load_state(torch.load(io.BytesIO(blob), map_location=self.trainer.device, weights_only=False),
+                                may_differ=("epochs",))
         return self.trainer.epoch
 
     def train_epoch(self) -> dict[str, float]:
@@ -132,7 +134,9 @@ def train_supernet(config: SupernetConfig, should_stop: threading.Event | None =
         return ActorShape(1, config.cpus, default_gpus(config.gpus, resources))
 
     with leased_run(store, address=config.address, shape_of=shape_of, resource_timeout_s=config.resource_timeout_s,
-                    takeover=config.takeover, stop=stop, directories=("checkpoints",)) as run:
+                    takeover=config.takeover, stop=stop, directories=("checkpoints",),
+                    stop_message="stopping: the epoch in progress is dropped, the last whole checkpoint is kept "
+                                 "(press Ctrl-C again to stop at once)") as run:
         return _train(config, record, truth, store, run)
 
 
