@@ -93,9 +93,9 @@ class Lease:
     def precheck(self) -> None:
         """Read-only: raise :class:`LeaseHeld` now if another writer's live lease would refuse
         :meth:`acquire` (so a busy location is reported before Ray starts); takes nothing."""
-        holder = self._read() if not self.takeover else None
-        if holder is not None and holder.get("token") != self.token and self._stale_reason(holder) is None:
-            self._take_from(holder)
+        holder = self._read()
+        if holder is not None:
+            self._refuse_if_live(holder)
 
     def acquire(self) -> "Lease":
         """Take the lease or raise :class:`LeaseHeld` naming the holder; starts the heartbeat."""
@@ -133,15 +133,21 @@ class Lease:
         finally:
             os.unlink(tmp)
 
+    def _refuse_if_live(self, holder: dict[str, Any]) -> str | None:
+        """Raise :class:`LeaseHeld` if ``holder`` (another writer's record) is alive and this is
+        no takeover; else the reason it may be taken (None with --takeover on a live one)."""
+        reason = self._stale_reason(holder)
+        if reason is None and not self.takeover:
+            raise LeaseHeld(
+                f"{self.store.uri} is being written by another archscore process: {self.describe(holder)}. "
+                "Two writers would duplicate work; wait for it to finish, or use another --out. If that "
+                "process is gone, rerun once its lease expires, or pass --takeover (Python: "
+                "SweepConfig(takeover=True)) to take the location over now.")
+        return reason
+
     def _take_from(self, holder: dict[str, Any] | None) -> None:
         if holder is not None and holder.get("token") != self.token:
-            reason = self._stale_reason(holder)
-            if reason is None and not self.takeover:
-                raise LeaseHeld(
-                    f"{self.store.uri} is being written by another archscore process: {self.describe(holder)}. "
-                    "Two writers would duplicate work; wait for it to finish, or use another --out. If that "
-                    "process is gone, rerun once its lease expires, or pass --takeover (Python: "
-                    "SweepConfig(takeover=True)) to take the location over now.")
+            reason = self._refuse_if_live(holder)
             log.warning("%s: taking over the lease of %s (%s)", self.store.uri,
                         f"pid {holder.get('pid')} on {holder.get('host')}",
                         reason or "--takeover was given")

@@ -142,7 +142,11 @@ def train_supernet(config: SupernetConfig, should_stop: threading.Event | None =
 
 def _train(config: SupernetConfig, record: dict[str, Any], truth: Any, store: Store, run: LeasedRun) -> pa.Table:
     stop, lease, gpus = run.stop, run.lease, run.shape.gpus
-    _check_same_run(store, record, config.out)
+    started_with = _check_same_run(store, record, config.out)
+    if started_with is not None:
+        log.warning("%s: training to %s epochs instead of the %s it was started with; the learning-rate schedule "
+                    "follows the new length from the step reached", config.out, record["heuristics"]["epochs"],
+                    started_with)
     store.write(RUN_FILE, json.dumps(record, indent=2, sort_keys=True).encode())
     actor_cls = ray.remote(num_cpus=config.cpus, num_gpus=gpus)(_SupernetActor)
     actor = actor_cls.remote(config.space, record["macro"], record["heuristics"], record["data"],
@@ -221,22 +225,20 @@ def tau_with_previous(scores: np.ndarray, previous: Sequence[float] | None) -> f
     return C.kendall_tau(scores[both], prev[both]) if both.sum() > 1 else float("nan")
 
 
-def _check_same_run(store: Store, record: dict[str, Any], out: str) -> None:
+def _check_same_run(store: Store, record: dict[str, Any], out: str) -> int | None:
     """A run file without a checkpoint holds nothing to continue: only a run with one is protected.
     Only the number of epochs may differ: continuing a run for more epochs is extending it (the
-    learning-rate schedule is then the new length's from the step reached)."""
+    learning-rate schedule is then the new length's from the step reached). Returns the epochs the
+    run was started with when they differ, else None."""
     if store.size(LATEST) is None:
-        return
+        return None
     previous = store.read(RUN_FILE)
     there = json.loads(previous).get("heuristics", {}).get("epochs") if previous is not None else None
-    now = record["heuristics"].get("epochs")
-    if there is not None and there != now:
-        refuse_other_settings(store, RUN_FILE, {**record, "heuristics": {**record["heuristics"], "epochs": there}},
-                              out, "supernet")
-        log.warning("%s: training to %s epochs instead of the %s it was started with; the learning-rate schedule "
-                    "follows the new length from the step reached", out, now, there)
-        return
-    refuse_other_settings(store, RUN_FILE, record, out, "supernet")
+    if there is None or there == record["heuristics"].get("epochs"):
+        there = None
+    comparable = record if there is None else {**record, "heuristics": {**record["heuristics"], "epochs": there}}
+    refuse_other_settings(store, RUN_FILE, comparable, out, "supernet")
+    return there
 
 
 def _get(ref: Any, stop: threading.Event) -> Any:

@@ -16,16 +16,14 @@ from archscore.spaces import Space
 
 from ..checkpointed import CheckpointedEstimator
 from ..base import ESTIMATORS, EstimatorGroup, GroupResult, describe_exception
-from .base import load, resolve
+from .base import Predictor, load, resolve
 
 
 class PredictorGroup(EstimatorGroup):
     def setup(self) -> None:
         est: PredictorEstimator = self.estimators[0]  # type: ignore[assignment]
         self.predictor, self.meta = load(est.path)
-        if self.predictor.space != self.ctx.space.name:
-            raise ValueError(f"the predictor {est.path} was fitted on {self.predictor.space!r}; this run scores "
-                             f"{self.ctx.space.name!r}")
+        _check_predictor_space(self.predictor, est.path, self.ctx.space)
 
     def score(self, archs: Sequence[Hashable], seed: int) -> GroupResult:
         result = GroupResult.empty(len(self.estimators), len(archs))
@@ -69,7 +67,9 @@ class PredictorEstimator(CheckpointedEstimator):
         self.bind_file(self.path, checkpoint_sha256)
 
     def check_space(self, space: Space) -> None:
-        predictor, _ = load(self.path)  # a truncated or foreign file is a ValueError naming it
-        if predictor.space != space.name:
-            raise ValueError(f"the predictor {self.path} was fitted on {predictor.space!r}; this run scores "
-                             f"{space.name!r}")
+        _check_predictor_space(load(self.path)[0], self.path, space)  # a truncated file fails in load, naming it
+
+
+def _check_predictor_space(predictor: Predictor, path: object, space: Space) -> None:
+    if predictor.space != space.name:
+        raise ValueError(f"the predictor {path} was fitted on {predictor.space!r}; this run scores {space.name!r}")
