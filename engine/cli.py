@@ -213,6 +213,7 @@ def _input_source(all_: bool, sample: int | None, seed: int, input_path: str | N
                                     ("--input", input_path is not None)) if on]
     if len(chosen) != 1:
         raise click.UsageError("give exactly one of --all, --sample N, --input FILE")
+    _check_exists(input_path, "--input")
     return EnumerateAll() if all_ else Sample(sample, seed) if sample is not None else FromFile(input_path, column)
 
 
@@ -348,7 +349,7 @@ def supernet_train(space: str, data: str, epochs: int | None, macro: str | None,
                                     truth_archs=truth_archs, address=address, gpus=gpus, cpus=cpus,
                                     resource_timeout_s=resource_timeout, takeover=takeover)
             table = train_supernet(config)
-    except SweepInterrupted:
+    except (SweepInterrupted, KeyboardInterrupt):
         click.echo(f"archscore: interrupted; the last whole checkpoint in {out} is kept; rerun to continue", err=True)
         sys.exit(130)
     except RunError as exc:
@@ -502,6 +503,9 @@ def evaluate(results_path: tuple[str, ...], truth_path: str, metric: str | None,
     from archscore.engine.evaluation import EvalOptions
     from archscore.engine.evaluation.files import check_output_location, evaluate_files, write_evaluation
 
+    for path in results_path:
+        _check_exists(path, "--results")
+    _check_exists(truth_path, "--truth")
     try:
         with _user_errors():
             check_output_location(out)
@@ -567,6 +571,7 @@ def ensemble(results_path: str, preset: str | None, members: str | None, name: s
     from archscore.engine.evaluation.ensemble import preset as preset_ensemble
     from archscore.engine.evaluation.files import check_output_location, read_results_file
 
+    _check_exists(results_path, "--results")
     with _user_errors():
         check_output_location(out)
         if preset and members:
@@ -629,6 +634,7 @@ def predictor_fit(space: str, truth: str, metric: str | None, train_size: int | 
 
     from archscore.engine.workflows import FitConfig, fit_predictor
 
+    _check_exists(truth, "--truth")
     try:
         with _user_errors():
             record = fit_predictor(FitConfig(

@@ -192,16 +192,29 @@ def test_every_sampling_trains(synthetic):
 
 
 @pytest.mark.slow
-def test_a_killed_supernet_run_resumes_from_its_checkpoint(tmp_path):
+def test_an_interrupted_then_killed_supernet_run_resumes_from_its_checkpoint(tmp_path):
     out = tmp_path / "sn"
     args = [sys.executable, "-m", "archscore.engine.cli", "supernet", "train", "--space", "nb201", "--data",
             f"fashion-mnist:{data_path('fashion-mnist')}", "--epochs", "3", "--macro", "C=4,N=1",
             "--set", "data_portion=0.03,batch_size=64", "--out", str(out)]
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    proc = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 180
-    while not (out / "checkpoints" / "epoch-0001.pt").exists() and time.monotonic() < deadline:
-        time.sleep(0.1)
+
+    def started_until(epoch: int, stderr=subprocess.DEVNULL) -> subprocess.Popen:
+        proc = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=stderr, text=True)
+        deadline = time.monotonic() + 180
+        while not (out / "checkpoints" / f"epoch-{epoch:04d}.pt").exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        return proc
+
+    # Ctrl-C: the epoch in progress is dropped, the last whole checkpoint kept, exit 130
+    proc = started_until(1, stderr=subprocess.PIPE)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err[-3000:]
+    assert "the epoch in progress is dropped" in err and "last whole checkpoint" in err, err[-3000:]
+    assert "committing the finished batches" not in err and "Traceback" not in err, err[-3000:]
+    # killed mid-run (its lease left behind): the rerun takes over and continues
+    proc = started_until(2)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     done = subprocess.run(args, env=env, capture_output=True, text=True, timeout=300)

@@ -59,11 +59,13 @@ def test_input_file_errors_fail_before_anything_is_written(tmp_path):
     out = tmp_path / "out"
     (tmp_path / "empty.txt").write_text("\n\n")
     (tmp_path / "in.csv").write_text("name\n|none~0|+|none~0|none~1|+|none~0|none~1|none~2|\n")
-    for args, message in ((["--input", str(tmp_path / "empty.txt")], "has no architectures"),
-                          (["--input", str(tmp_path / "in.csv")], "has no column 'arch'"),
-                          (["--input", str(tmp_path / "missing.txt")], "is not a file")):
+    for args, message, code in ((["--input", str(tmp_path / "empty.txt")], "has no architectures", 1),
+                                (["--input", str(tmp_path / "in.csv")], "has no column 'arch'", 1),
+                                (["--input", str(tmp_path / "missing.txt")], "does not exist", 2),
+                                (["--input", str(tmp_path)], "is a directory", 2)):
         result = cli("--estimators", "params", "--out", str(out), *args)
-        assert result.exit_code == 1 and message in result.output, result.output
+        assert result.exit_code == code and message in result.output, result.output
+        assert result.output.count(args[1]) == 1, result.output  # the file is named once
     assert not out.exists()
 
 

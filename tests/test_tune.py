@@ -218,6 +218,9 @@ def test_an_interrupted_then_killed_tune_driver_resumes_without_redoing_finished
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, err[-3000:]
     assert "rerun the same command to resume" in err
+    # piped (not a terminal): one plain line per trial report, no boxed tables, colour codes or Ray's advice
+    assert "tune: trial" in err and "Tuner.restore" not in err and "\x1b[" not in err, err[-3000:]
+    assert not any(box in err for box in "╭╰│┌└"), err[-3000:]
     assert {r["status"] for r in pq.read_table(out / "trials.parquet").to_pylist()} & {"running", "pending"}
 
     # 2. SIGKILL while the second trial is mid-way and the first has finished

@@ -9,7 +9,12 @@ from __future__ import annotations
 import io
 import json
 import os
+import signal
+import stat
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import msgpack
 import numpy as np
@@ -21,6 +26,8 @@ from archscore.engine.cli import main
 from archscore.engine.run.sink import Store
 from archscore.engine.workflows.supernet import intact_checkpoint
 from tests.conftest import data_path
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(autouse=True)
@@ -90,6 +97,44 @@ def test_unknown_names_are_usage_errors(tmp_path, args, message):
     assert code == 2 and message in _one_line(output), output
 
 
+@pytest.mark.parametrize("command", [
+    ["train", "--data", "synthetic", "--sample", "2"],
+    ["supernet", "train", "--data", "synthetic"],
+    ["tune", "--data", "synthetic", "--search", "SEARCH", "--truth", "TRUTH"],
+    ["predictor", "fit", "--truth", "TRUTH"],
+])
+def test_unknown_names_are_usage_errors_in_every_command(tmp_path, command):
+    search, truth = tmp_path / "search.yaml", tmp_path / "truth.csv"
+    search.write_text("lr: {choice: [0.05, 0.1]}\n")
+    truth.write_text("arch,acc\n")
+    command = [{"SEARCH": str(search), "TRUTH": str(truth)}.get(a, a) for a in command]
+    code, output = run(*command, "--space", "nb999", "--out", str(tmp_path / "o"))
+    assert code == 2 and "unknown space 'nb999'" in _one_line(output), output
+    if command[0] in ("train", "supernet"):
+        code, output = run(*command, "--space", "nb201", "--macro", "Q=3", "--out", str(tmp_path / "o"))
+        assert code == 2 and "unknown macro setting 'Q'" in _one_line(output), output
+
+
+@pytest.mark.parametrize("command, option", [
+    (["sweep", "--space", "nb201", "--estimators", "params", "--input", "MISSING", "--out", "OUT"], "--input"),
+    (["train", "--space", "nb201", "--data", "synthetic", "--input", "MISSING", "--out", "OUT"], "--input"),
+    (["evaluate", "--results", "MISSING", "--truth", "FILE", "--out", "OUT"], "--results"),
+    (["evaluate", "--results", "FILE", "--truth", "MISSING", "--out", "OUT"], "--truth"),
+    (["ensemble", "--results", "MISSING", "--preset", "az_nas", "--out", "OUT.parquet"], "--results"),
+    (["predictor", "fit", "--space", "nb201", "--truth", "MISSING", "--out", "OUT"], "--truth"),
+])
+def test_a_missing_input_file_is_a_usage_error_named_once(tmp_path, command, option):
+    existing = tmp_path / "file.csv"
+    existing.write_text("arch,acc\n")
+    missing = tmp_path / "nope.csv"
+    names = {"MISSING": str(missing), "FILE": str(existing), "OUT": str(tmp_path / "o"),
+             "OUT.parquet": str(tmp_path / "o.parquet")}
+    code, output = run(*[names.get(a, a) for a in command])
+    assert code == 2 and option in output and "does not exist" in output, output
+    assert _one_line(output).count(str(missing)) == 1, output
+    assert not (tmp_path / "o").exists() and not (tmp_path / "o.parquet").exists()
+
+
 def test_supernet_train_malformed_yaml_and_missing_truth(tmp_path):
     bad = tmp_path / "h.yaml"
     bad.write_text("sampling: [uniform\n  lr: 0.1\n")
@@ -117,6 +162,16 @@ def test_a_truncated_msgpack_input_says_so(tmp_path):
     code, output = run("sweep", "--space", "nb201", "--estimators", "params", "--input", str(path), "--out",
                        str(tmp_path / "o"))
     assert code == 1 and "msgpack stream is truncated" in output
+
+
+def test_a_msgpack_input_of_junk_says_what_it_is_not(tmp_path):
+    path = tmp_path / "archs.msgpack"
+    path.write_bytes(b"\xc1\xc1 not msgpack at all")
+    code, output = run("sweep", "--space", "nb201", "--estimators", "params", "--input", str(path), "--out",
+                       str(tmp_path / "o"))
+    line = _one_line(output)
+    assert code == 1 and "not a msgpack stream of architectures" in line and "(item 1: FormatError)" in line, output
+    assert line.count(str(path)) == 1, output
 
 
 # -- checkpoints that are not what they claim ----------------------------------------------------
@@ -171,17 +226,27 @@ def test_checkpoints_of_another_space_are_refused_before_ray(tmp_path, predictor
     pt = tmp_path / "nb101.pt"
     torch.save({"space": "nb101", "heuristics": {}}, pt)
     code, output = _sweep_with(tmp_path, "oneshot", pt)
-    assert code == 1 and "holds a 'nb101' supernet; this run scores 'nb201'" in _one_line(output)
+    assert code == 1 and f"the checkpoint {pt} holds a 'nb101' supernet; this run scores 'nb201'" in _one_line(output)
+    assert "--space nb101" in _one_line(output)
 
 
-def test_a_held_lease_is_reported_before_ray(tmp_path):
+@pytest.mark.parametrize("command", [
+    ["sweep", "--space", "nb201", "--estimators", "params", "--sample", "2"],
+    ["supernet", "train", "--space", "nb201", "--data", "synthetic"],
+    ["tune", "--space", "nb201", "--data", "synthetic", "--search", "SEARCH", "--truth", "TRUTH"],
+])
+def test_a_held_lease_is_reported_before_ray(tmp_path, command):
+    search = tmp_path / "search.yaml"
+    search.write_text("lr: {choice: [0.05, 0.1]}\n")
+    truth = data_path("nb201", "cifar10_valid_test_3seed.csv")
     out = tmp_path / "busy"
     out.mkdir()
     (out / "_lease.json").write_text(json.dumps({"token": "other", "host": os.uname().nodename, "pid": os.getpid(),
                                                  "command": "archscore sweep ...", "started": time.time(),
                                                  "renewed": time.time(), "ttl_s": 60}))
-    code, output = run("sweep", "--space", "nb201", "--estimators", "params", "--sample", "2", "--out", str(out))
-    assert code == 1 and "is being written by another archscore process" in _one_line(output)
+    command = [{"SEARCH": str(search), "TRUTH": str(truth)}.get(a, a) for a in command]
+    code, output = run(*command, "--out", str(out))
+    assert code == 1 and "is being written by another archscore process" in _one_line(output), output
 
 
 def test_a_corrupt_latest_checkpoint_falls_back_to_the_last_intact_epoch(tmp_path):
@@ -203,13 +268,13 @@ def test_a_corrupt_latest_checkpoint_falls_back_to_the_last_intact_epoch(tmp_pat
 
 
 # -- evaluate ------------------------------------------------------------------------------------
-def test_evaluate_with_nothing_matched_is_an_error_and_an_existing_out_is_kept(tmp_path):
+def results_file(path: Path, config: dict | None = None) -> Path:
+    """12 NB201 cells scored by params, in the results schema (with a sweep's run config if given)."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
+    from archscore.engine.run.schema import RESULT_SCHEMA, schema_with_config
     from archscore.spaces import get_space
-
-    from archscore.engine.run.schema import RESULT_SCHEMA
 
     space = get_space("nb201")
     sample = space.sample(12, np.random.default_rng(0))
@@ -218,8 +283,14 @@ def test_evaluate_with_nothing_matched_is_an_error_and_an_existing_out_is_kept(t
                      "seed": [0] * 12, "score": np.arange(12.0), "status": ["ok"] * 12, "error": [None] * 12,
                      "seconds": [0.0] * 12, "input_index": list(range(12)), "worker": ["w"] * 12,
                      "version": ["test"] * 12}, schema=RESULT_SCHEMA)
-    results = tmp_path / "results.parquet"
-    pq.write_table(rows, results)
+    if config is not None:
+        rows = rows.cast(schema_with_config(config))
+    pq.write_table(rows, path)
+    return path
+
+
+def test_evaluate_with_nothing_matched_is_an_error_and_an_existing_out_is_kept(tmp_path):
+    results = results_file(tmp_path / "results.parquet")
     nb101 = data_path("naslib-zc", "zc_nasbench101.json")
     code, output = run("evaluate", "--results", str(results), "--truth", str(nb101), "--out", str(tmp_path / "ev0"))
     assert code == 1 and "N = 0" in output and not (tmp_path / "ev0" / "criteria.parquet").exists()
@@ -232,6 +303,42 @@ def test_evaluate_with_nothing_matched_is_an_error_and_an_existing_out_is_kept(t
     assert code == 1 and "already holds an evaluation" in output and "--overwrite" in output
     assert (tmp_path / "ev" / "criteria.parquet").read_bytes() == before
     assert run(*args, "--overwrite")[0] == 0
+
+    # an evaluation's folder given as results: nothing matches, and the message says what to give
+    code, output = run("evaluate", "--results", str(tmp_path / "ev"), "--truth", str(truth), "--out",
+                       str(tmp_path / "ev2"))
+    assert code == 1 and "N = 0" in output and "not an evaluation's" in _one_line(output), output
+    assert not (tmp_path / "ev2" / "criteria.parquet").exists()
+
+
+def test_evaluate_interrupted_while_reporting_leaves_no_criteria(tmp_path, monkeypatch):
+    import archscore.engine.evaluation.report as report
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(report, "write_report", interrupted)
+    truth = data_path("nb201", "cifar10_valid_test_3seed.csv")
+    code, output = run("evaluate", "--results", str(results_file(tmp_path / "r.parquet")), "--truth", str(truth),
+                       "--bootstrap", "10", "--out", str(tmp_path / "ev"))
+    assert code == 130 and "interrupted; nothing new was written" in output, output
+    assert not (tmp_path / "ev" / "criteria.parquet").exists()
+
+
+def test_the_report_names_the_input_file_a_sweep_read(tmp_path):
+    from archscore.engine.run.inputs import FromFile
+
+    archs = tmp_path / "my_archs.txt"
+    archs.write_text("|nor_conv_3x3~0|+|none~0|avg_pool_3x3~1|+|nor_conv_3x3~0|none~1|nor_conv_1x1~2|\n")
+    source = FromFile(str(archs), "arch")  # what `sweep --input` records (the driver's run config)
+    results = results_file(tmp_path / "r.parquet", {"input": source.describe(), "seeds": [0],
+                                                     "info": {"input": source.info()}})
+    truth = data_path("nb201", "cifar10_valid_test_3seed.csv")
+    code, output = run("evaluate", "--results", str(results), "--truth", str(truth), "--bootstrap", "10",
+                       "--out", str(tmp_path / "ev"))
+    assert code == 0, output
+    html = (tmp_path / "ev" / "report.html").read_text()
+    assert f"file {archs}" in html and "(sha256 " in html and "file None" not in html
 
 
 # -- predictor fit scores what the sweep will ----------------------------------------------------
@@ -276,3 +383,71 @@ def test_the_estimator_listing_is_aligned_and_says_whole_sentences():
               for line in lines}
     assert len(starts) == 1  # the direction column starts at one place, however long a name is
     assert all(line.rstrip().endswith((".", ")")) for line in lines), [x for x in lines if not x.endswith((".", ")"))]
+
+
+def test_a_predictor_file_has_the_mode_of_every_other_output(predictor_dir):
+    umask = os.umask(0)
+    os.umask(umask)
+    modes = {name: stat.S_IMODE((predictor_dir / name).stat().st_mode) for name in ("predictor.pkl", "predictor.json")}
+    assert modes == {"predictor.pkl": 0o666 & ~umask, "predictor.json": 0o666 & ~umask}
+
+
+# -- Ctrl-C: exit 130 and what is kept, never "Aborted!" or a traceback ---------------------------
+def interrupted_cli(patch: str, *args: str) -> tuple[int, str]:
+    """Run the CLI in a subprocess in which ``patch`` (module:function, the command's worker) waits
+    to be interrupted and starting Ray fails; send Ctrl-C once it waits; its exit code and stderr."""
+    module, function = patch.split(":")
+    code = "\n".join([
+        "import importlib, sys, time",
+        "import archscore.engine.run.lifecycle as lifecycle",
+        "def no_ray(*a, **k): raise SystemExit('Ray was started')",
+        "lifecycle.ensure_ray = no_ray",
+        "def waits(*a, **k):",
+        "    print('READY', flush=True)",
+        "    time.sleep(120)",
+        f"setattr(importlib.import_module({module!r}), {function!r}, waits)",
+        "from archscore.engine.cli import main",
+        f"sys.argv = ['archscore', *{list(args)!r}]",
+        "main()",
+    ])
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "PYTHONPATH": str(ROOT)})
+    try:
+        assert proc.stdout.readline().strip() == "READY", proc.stderr.read()[-3000:]
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    return proc.returncode, err
+
+
+@pytest.mark.parametrize("patch, command, kept", [
+    ("archscore.engine.evaluation.files:evaluate_files",
+     ["evaluate", "--results", "FILE", "--truth", "FILE", "--out", "OUT"], "nothing new was written to"),
+    ("archscore.engine.workflows:fit_predictor",
+     ["predictor", "fit", "--space", "nb201", "--truth", "FILE", "--out", "OUT"], "holds no new finished predictor"),
+    ("archscore.engine.workflows:train_supernet",
+     ["supernet", "train", "--space", "nb201", "--data", "synthetic", "--out", "OUT"],
+     "the last whole checkpoint in"),
+])
+def test_ctrl_c_exits_130_and_says_what_is_kept(tmp_path, patch, command, kept):
+    existing = tmp_path / "file.csv"
+    existing.write_text("arch,acc\n")
+    args = [{"FILE": str(existing), "OUT": str(tmp_path / "out")}.get(a, a) for a in command]
+    code, err = interrupted_cli(patch, *args)
+    assert code == 130 and "archscore: interrupted" in err and kept in err, err[-3000:]
+    assert "Aborted!" not in err and "Traceback" not in err, err[-3000:]
+
+
+def test_progress_lines_come_every_10_s_by_default():
+    import inspect
+
+    from archscore.engine.run.progress import Progress
+
+    assert inspect.signature(Progress).parameters["every_s"].default == 10.0
+
+
+def test_the_readme_says_what_the_big_example_costs_and_what_reads_the_output():
+    readme = " ".join((ROOT / "README.md").read_text().split())
+    assert "On a CPU the first command is long" in readme and "about an hour on 2 cores" in readme
+    assert "pip install pandas polars duckdb" in readme

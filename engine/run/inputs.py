@@ -166,8 +166,9 @@ class FromFile(InputSource):
                                              f"(the last {left} bytes do not form a whole item)") from None
                         break
                     except (ValueError, msgpack.UnpackException) as exc:
-                        raise ValueError(f"{path}: msgpack stream is corrupt, or an item exceeds the "
-                                         f"{MSGPACK_MAX_ITEM_BYTES} byte limit, after {count} items: {exc}") from None
+                        why = str(exc) or type(exc).__name__
+                        raise ValueError(f"{path}: not a msgpack stream of architectures, or an item exceeds the "
+                                         f"{MSGPACK_MAX_ITEM_BYTES} byte limit (item {count + 1}: {why})") from None
                     count += 1
                     chunk.append(item)
                     if len(chunk) == size:
@@ -196,7 +197,9 @@ class FromFile(InputSource):
         try:
             super().validate(space)
         except ValueError as exc:
-            raise ValueError(f"--input {self.path}: {exc}") from None
+            message = str(exc)  # the readers name the file already: say which option gave it, once
+            raise ValueError(f"--input {message}" if message.startswith(str(self.path))
+                             else f"--input {self.path}: {message}") from None
 
 
 @dataclass(frozen=True)

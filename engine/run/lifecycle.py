@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import sys
 import threading
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
@@ -33,6 +34,8 @@ def ensure_ray(address: str | None) -> bool:
     """Connect to ``address``, or start an embedded local Ray. True if this call started it."""
     if ray.is_initialized():
         return False
+    if not sys.stderr.isatty():  # worker log prefixes without colour codes in piped logs
+        os.environ.setdefault("RAY_COLOR_PREFIX", "0")
     if address:
         ray.init(address=address, log_to_driver=True)
     else:

@@ -55,11 +55,12 @@ def read_checkpoint(path: Path, device: Any = "cpu") -> dict[str, Any]:
     return state
 
 
-def _check_state_space(state: dict[str, Any], space: Space) -> None:
+def _check_state_space(state: dict[str, Any], space: Space, path: Any) -> None:
     if state.get("space") != space.name:
         none = "" if type(space).supernet is not Space.supernet else " (a space with no weight-sharing supernet yet)"
-        raise ValueError(f"the checkpoint holds a {state.get('space')!r} supernet; this run scores "
-                         f"{space.name!r}{none}")
+        raise ValueError(f"the checkpoint {path} holds a {state.get('space')!r} supernet; this run scores "
+                         f"{space.name!r}{none}: give a checkpoint of a {space.name!r} supernet, or --space "
+                         f"{state.get('space')}")
 
 
 class OneShotGroup(EstimatorGroup):
@@ -73,7 +74,7 @@ class OneShotGroup(EstimatorGroup):
         est: OneShotEstimator = self.estimators[0]  # type: ignore[assignment]
         state = read_checkpoint(est.path, self.ctx.device)
         space = self.ctx.space
-        _check_state_space(state, space)
+        _check_state_space(state, space, est.path)
         if self.ctx.dataset is None:
             raise ValueError("oneshot needs the data the supernet trained on (--data)")
         data = self.ctx.dataset()
@@ -136,7 +137,7 @@ class OneShotEstimator(CheckpointedEstimator):
         self.bind_file(self.path, checkpoint_sha256)
 
     def check_space(self, space: Space) -> None:
-        _check_state_space(read_checkpoint(self.path), space)
+        _check_state_space(read_checkpoint(self.path), space, self.path)
 
 
 @ESTIMATORS.register("oneshot")
