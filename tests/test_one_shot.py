@@ -1,5 +1,6 @@
 """One-shot estimation: the NB201 supernet, each heuristic switch, exact resume, and OSE scoring
 through the sweep into evaluate (tiny: C=4, N=1, a few hundred images, 1-2 epochs)."""
+import logging
 import os
 import signal
 import subprocess
@@ -225,7 +226,7 @@ def test_an_interrupted_then_killed_supernet_run_resumes_from_its_checkpoint(tmp
 
 
 @pytest.mark.slow
-def test_a_supernet_run_is_extended_and_survives_a_corrupt_latest_checkpoint(ray_session, tmp_path):
+def test_a_supernet_run_is_extended_and_survives_a_corrupt_latest_checkpoint(ray_session, tmp_path, caplog):
     out = tmp_path / "sn"
     base = ["supernet", "train", "--space", "nb201", "--data", f"fashion-mnist:{data_path('fashion-mnist')}",
             "--macro", "C=4,N=1", "--set", "data_portion=0.03,batch_size=64", "--out", str(out)]
@@ -236,8 +237,15 @@ def test_a_supernet_run_is_extended_and_survives_a_corrupt_latest_checkpoint(ray
     result = CliRunner().invoke(main, base + ["--epochs", "3", "--set", "lr=0.05"])
     assert result.exit_code == 1 and "other settings" in result.output and "heuristics.lr" in result.output
     (out / "checkpoint.pt").write_bytes(b"torn by a full disk")
-    result = CliRunner().invoke(main, base + ["--epochs", "3"])
+    with caplog.at_level(logging.INFO, logger="archscore"):
+        result = CliRunner().invoke(main, base + ["--epochs", "3"])
     assert result.exit_code == 0 and "supernet at epoch 3" in result.output, result.output
+    # it says which checkpoint failed and which one it continued from
+    assert "checkpoint.pt does not load" in caplog.text and "(checkpoints/epoch-0002.pt)" in caplog.text, caplog.text
+    run_file = (out / "supernet.json").read_bytes()
+    result = CliRunner().invoke(main, base + ["--epochs", "2"])  # fewer than reached: nothing to train
+    assert result.exit_code == 1 and "has trained 3 epochs already" in result.output, result.output
+    assert "checkpoints/epoch-0002.pt" in result.output and (out / "supernet.json").read_bytes() == run_file
     assert read_metrics(out) == [1, 2, 3]
 
 
