@@ -98,7 +98,19 @@ def _cluster_options(per: str | None, workers: str, count: bool = False,
     return decorate
 
 
-@click.group(context_settings={"show_default": True, "help_option_names": ["-h", "--help"]})
+class _Commands(click.Group):
+    """A Ctrl-C that no command catches itself (one while it starts, say) exits 130, as the
+    commands that say what they kept do, never Click's "Aborted!" and exit 1."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except KeyboardInterrupt:
+            click.echo("archscore: interrupted", err=True)
+            ctx.exit(130)
+
+
+@click.group(cls=_Commands, context_settings={"show_default": True, "help_option_names": ["-h", "--help"]})
 @click.version_option(VERSION, "--version", prog_name="archscore", message="%(prog)s %(version)s")
 @click.option("-v", "--verbose", is_flag=True, help="Debug logging.")
 def main(verbose: bool) -> None:

@@ -200,17 +200,22 @@ def test_an_interrupted_then_killed_supernet_run_resumes_from_its_checkpoint(tmp
             "--set", "data_portion=0.03,batch_size=64", "--out", str(out)]
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
 
-    def started_until(epoch: int, stderr=subprocess.DEVNULL) -> subprocess.Popen:
-        proc = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=stderr, text=True)
+    log = tmp_path / "stderr.log"
+
+    def started_until(epoch: int) -> subprocess.Popen:
+        with open(log, "w") as stderr:
+            proc = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=stderr, text=True)
         deadline = time.monotonic() + 180
         while not (out / "checkpoints" / f"epoch-{epoch:04d}.pt").exists() and time.monotonic() < deadline:
+            assert proc.poll() is None, log.read_text()[-3000:]
             time.sleep(0.1)
         return proc
 
     # Ctrl-C: the epoch in progress is dropped, the last whole checkpoint kept, exit 130
-    proc = started_until(1, stderr=subprocess.PIPE)
+    proc = started_until(1)
     proc.send_signal(signal.SIGINT)
-    _, err = proc.communicate(timeout=120)
+    proc.wait(timeout=120)
+    err = log.read_text()
     assert proc.returncode == 130, err[-3000:]
     assert "the epoch in progress is dropped" in err and "last whole checkpoint" in err, err[-3000:]
     assert "committing the finished batches" not in err and "Traceback" not in err, err[-3000:]

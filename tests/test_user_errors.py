@@ -170,7 +170,7 @@ def test_a_msgpack_input_of_junk_says_what_it_is_not(tmp_path):
     code, output = run("sweep", "--space", "nb201", "--estimators", "params", "--input", str(path), "--out",
                        str(tmp_path / "o"))
     line = _one_line(output)
-    assert code == 1 and "not a msgpack stream of architectures" in line and "(item 1: FormatError)" in line, output
+    assert code == 1 and "not a msgpack stream of architectures (item 1: " in line, output
     assert line.count(str(path)) == 1, output
 
 
@@ -396,9 +396,12 @@ def test_a_predictor_file_has_the_mode_of_every_other_output(predictor_dir):
 def interrupted_cli(patch: str, *args: str) -> tuple[int, str]:
     """Run the CLI in a subprocess in which ``patch`` (module:function, the command's worker) waits
     to be interrupted and starting Ray fails; send Ctrl-C once it waits; its exit code and stderr."""
+    import selectors
+
     module, function = patch.split(":")
     code = "\n".join([
-        "import importlib, sys, time",
+        "import importlib, signal, sys, time",
+        "signal.signal(signal.SIGINT, signal.default_int_handler)  # also where the test runner ignores SIGINT",
         "import archscore.engine.run.lifecycle as lifecycle",
         "def no_ray(*a, **k): raise SystemExit('Ray was started')",
         "lifecycle.ensure_ray = no_ray",
@@ -413,7 +416,12 @@ def interrupted_cli(patch: str, *args: str) -> tuple[int, str]:
     proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             env={**os.environ, "PYTHONPATH": str(ROOT)})
     try:
-        assert proc.stdout.readline().strip() == "READY", proc.stderr.read()[-3000:]
+        with selectors.DefaultSelector() as ready:
+            ready.register(proc.stdout, selectors.EVENT_READ)
+            line = proc.stdout.readline() if ready.select(timeout=120) else ""
+        if line.strip() != "READY":
+            proc.kill()
+            raise AssertionError(f"the command did not reach its worker: {proc.communicate()[1][-3000:]}")
         proc.send_signal(signal.SIGINT)
         _, err = proc.communicate(timeout=60)
     finally:
@@ -429,6 +437,8 @@ def interrupted_cli(patch: str, *args: str) -> tuple[int, str]:
     ("archscore.engine.workflows:train_supernet",
      ["supernet", "train", "--space", "nb201", "--data", "synthetic", "--out", "OUT"],
      "the last whole checkpoint in"),
+    ("archscore.engine.evaluation.files:read_results_file",  # a command with no handler of its own
+     ["ensemble", "--results", "FILE", "--preset", "az_nas", "--out", "OUT"], "archscore: interrupted"),
 ])
 def test_ctrl_c_exits_130_and_says_what_is_kept(tmp_path, patch, command, kept):
     existing = tmp_path / "file.csv"

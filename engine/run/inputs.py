@@ -166,9 +166,11 @@ class FromFile(InputSource):
                                              f"(the last {left} bytes do not form a whole item)") from None
                         break
                     except (ValueError, msgpack.UnpackException) as exc:
-                        why = str(exc) or type(exc).__name__
-                        raise ValueError(f"{path}: not a msgpack stream of architectures, or an item exceeds the "
-                                         f"{MSGPACK_MAX_ITEM_BYTES} byte limit (item {count + 1}: {why})") from None
+                        if isinstance(exc, msgpack.BufferFull) or "exceeds max" in str(exc):
+                            raise ValueError(f"{path}: item {count + 1} exceeds the limits of an architecture "
+                                             f"({MSGPACK_MAX_ITEM_BYTES} bytes, 4096 array entries)") from None
+                        raise ValueError(f"{path}: not a msgpack stream of architectures (item {count + 1}: "
+                                         f"{str(exc) or type(exc).__name__})") from None
                     count += 1
                     chunk.append(item)
                     if len(chunk) == size:
@@ -198,8 +200,8 @@ class FromFile(InputSource):
             super().validate(space)
         except ValueError as exc:
             message = str(exc)  # the readers name the file already: say which option gave it, once
-            raise ValueError(f"--input {message}" if message.startswith(str(self.path))
-                             else f"--input {self.path}: {message}") from None
+            named = message.startswith((str(self.path), str(Path(self.path))))
+            raise ValueError(f"--input {message}" if named else f"--input {self.path}: {message}") from None
 
 
 @dataclass(frozen=True)

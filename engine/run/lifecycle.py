@@ -30,11 +30,15 @@ JOINED_RESOURCE_TIMEOUT_S = 120.0
 STOP_MESSAGE = "stopping: committing the finished batches (press Ctrl-C again to stop at once)"
 
 
+def _isatty(stream: Any) -> bool:
+    return stream is not None and stream.isatty()
+
+
 def ensure_ray(address: str | None) -> bool:
     """Connect to ``address``, or start an embedded local Ray. True if this call started it."""
     if ray.is_initialized():
         return False
-    if not sys.stderr.isatty():  # worker log prefixes without colour codes in piped logs
+    if not (_isatty(sys.stdout) and _isatty(sys.stderr)):  # worker log prefixes without colour codes in logs
         os.environ.setdefault("RAY_COLOR_PREFIX", "0")
     if address:
         ray.init(address=address, log_to_driver=True)

@@ -238,12 +238,13 @@ def _check_same_run(store: Store, record: dict[str, Any], out: str) -> int | Non
         there = None
     comparable = record if there is None else {**record, "heuristics": {**record["heuristics"], "epochs": there}}
     refuse_other_settings(store, RUN_FILE, comparable, out, "supernet")
-    wanted = record["heuristics"].get("epochs")
-    reached = max((int(r["epoch"]) for r in read_metrics(store)), default=0)
-    if there is not None and wanted < reached:
-        raise ValueError(f"{out} has trained {reached} epochs already: --epochs {wanted} would train nothing. Give "
-                         f"--epochs {reached} or more to extend it, or score an earlier epoch's checkpoint "
-                         f"({out}/checkpoints/epoch-{wanted:04d}.pt)")
+    if there is not None:
+        wanted = record["heuristics"]["epochs"]
+        reached = max((int(r["epoch"]) for r in read_metrics(store)), default=0)
+        if wanted < reached:
+            raise ValueError(f"{out} has trained {reached} epochs already: --epochs {wanted} would train nothing. "
+                             f"Give --epochs {there} (as it was started) or more than {reached} to extend it, or "
+                             f"score an earlier epoch's checkpoint ({out}/checkpoints/epoch-{wanted:04d}.pt)")
     return there
 
 

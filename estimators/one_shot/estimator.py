@@ -57,10 +57,11 @@ def read_checkpoint(path: Path, device: Any = "cpu") -> dict[str, Any]:
 
 def _check_state_space(state: dict[str, Any], space: Space, path: Any) -> None:
     if state.get("space") != space.name:
-        none = "" if type(space).supernet is not Space.supernet else " (a space with no weight-sharing supernet yet)"
+        has_supernet = type(space).supernet is not Space.supernet
+        what = (f"give a checkpoint of a {space.name!r} supernet, or --space {state.get('space')}" if has_supernet
+                else f"{space.name!r} has no weight-sharing supernet yet: give --space {state.get('space')}")
         raise ValueError(f"the checkpoint {path} holds a {state.get('space')!r} supernet; this run scores "
-                         f"{space.name!r}{none}: give a checkpoint of a {space.name!r} supernet, or --space "
-                         f"{state.get('space')}")
+                         f"{space.name!r}: {what}")
 
 
 class OneShotGroup(EstimatorGroup):
