@@ -20,18 +20,20 @@ to ``bench/results/tune_*.parquet`` (this command regenerates them). About 1 min
 on 2 CPU cores: 16 trials x 10 epochs + 6 seeded runs is ~4 h; run it in the background.
 
     python -m bench.tune --fmnist ../shared/data/fashion-mnist \
-        --truth ../shared/data/nb201/cifar10_valid_test_3seed.csv [--trials 16 --epochs 10 --work runs/bench-tune]
+        --truth ../shared/data/nb201/cifar10_valid_test_3seed.csv [--trials 16 --epochs 10 --work runs/bench-tune --cpus 1]
 """
 from __future__ import annotations
 
 import argparse
 import json
 import logging
+import os
 import shutil
 import time
 from pathlib import Path
 
 import numpy as np
+import ray
 
 from archscore.engine.tune import TuneConfig, run_tune
 from archscore.estimators.one_shot import Heuristics
@@ -62,8 +64,13 @@ def main() -> None:
     ap.add_argument("--portion", type=float, default=1.0)
     ap.add_argument("--truth-archs", type=int, default=200)
     ap.add_argument("--work", default="runs/bench-tune")
+    ap.add_argument("--cpus", type=int, default=None,
+                    help="CPU cores the embedded Ray may use (one trial per core); default: all")
     args = ap.parse_args()
     logging.basicConfig(level=logging.WARNING)
+    if args.cpus is not None:  # leave the other cores to whatever runs beside this benchmark
+        os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+        ray.init(num_cpus=args.cpus, include_dashboard=False, log_to_driver=True)
     work = Path(args.work)
     common = dict(space="nb201", data=f"fashion-mnist:{args.fmnist}", truth=args.truth, metric=args.metric,
                   base=Heuristics(data_portion=args.portion), macro={"C": 8, "N": 1},
