@@ -15,8 +15,10 @@ truth: NB201's published CIFAR-10 test accuracy, 200 epochs, mean of 3 seeds), t
 
 Prints the machine, each run's wall time, trials finished vs stopped early, held-out Kendall tau
 per seed of the default and of the tuned setting, the best trial's, and whether the tuned mean
-beats the default mean by more than the default's seed-to-seed range. The trials tables are copied
-to ``bench/results/tune_*.parquet`` (this command regenerates them). About 1 min per supernet epoch
+beats the default mean by more than the default's seed-to-seed range. Each run's trials table is
+copied to ``bench/results/tune_*.parquet`` as soon as it ends (wall times in ``tune_wall_s.json``,
+the best trial in ``tune_asha_best.json``); a rerun reads back what is there and runs the rest, so
+the benchmark continues across restarts and checkouts (this command regenerates the files). About 1 min per supernet epoch
 on 2 CPU cores: 16 trials x 10 epochs + 6 seeded runs is ~4 h; run it in the background.
 
     python -m bench.tune --fmnist ../shared/data/fashion-mnist \
@@ -33,6 +35,8 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
 import ray
 
 from archscore.engine.tune import TuneConfig, run_tune
@@ -40,6 +44,7 @@ from archscore.estimators.one_shot import Heuristics
 from bench.stream import machine
 
 RESULTS = Path(__file__).parent / "results"
+SEEDS = (0, 1, 2)
 SEARCH = {
     "sampling": {"choice": ["uniform", "deiso"]},
     "bn_track_running_stats": {"choice": [False, True]},
@@ -54,6 +59,38 @@ def finals(table) -> list[dict]:
     return [r for r in table.to_pylist() if r["final"]]
 
 
+def phase(name: str, work: Path, results: Path, config: TuneConfig) -> tuple[pa.Table, float]:
+    """One Tune run, or its committed result: a phase whose trials table is already in
+    ``bench/results`` is read back, so a rerun (another day, another checkout) continues."""
+    table_path, times_path = results / f"tune_{name}.parquet", results / "tune_wall_s.json"
+    times = json.loads(times_path.read_text()) if times_path.exists() else {}
+    if table_path.exists() and name in times:
+        print(f"{name}: read back from {table_path} (delete it to rerun)")
+        return pq.read_table(table_path), times[name]
+    start = time.perf_counter()
+    table = run_tune(config)
+    results.mkdir(parents=True, exist_ok=True)
+    shutil.copy(work / name / "trials.parquet", table_path)
+    if name == "asha":  # the seeded runs' best is their only trial
+        shutil.copy(work / name / "best" / "best.json", results / f"tune_{name}_best.json")
+    times[name] = time.perf_counter() - start
+    times_path.write_text(json.dumps(times, indent=1, sort_keys=True) + "\n")
+    return table, times[name]
+
+
+def seeded(label: str, work: Path, results: Path, heuristics: dict, common: dict) -> tuple[pa.Table, float]:
+    """``heuristics`` with each of SEEDS, one FIFO run per seed (each committed when it ends)."""
+    tables, wall = [], 0.0
+    for seed in SEEDS:
+        name = f"{label}_s{seed}"
+        config = TuneConfig(out=str(work / name), search={"seed": {"grid": [seed]}, **heuristics}, num_samples=1,
+                            scheduler="fifo", **common)
+        table, seconds = phase(name, work, results, config)
+        tables.append(table)
+        wall += seconds
+    return pa.concat_tables(tables, promote_options="default"), wall
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--fmnist", required=True)
@@ -64,6 +101,7 @@ def main() -> None:
     ap.add_argument("--portion", type=float, default=1.0)
     ap.add_argument("--truth-archs", type=int, default=200)
     ap.add_argument("--work", default="runs/bench-tune")
+    ap.add_argument("--results", default=str(RESULTS), help="where finished runs are copied (and read back)")
     ap.add_argument("--cpus", type=int, default=None,
                     help="CPU cores the embedded Ray may use (one trial per core); default: all")
     args = ap.parse_args()
@@ -71,7 +109,7 @@ def main() -> None:
     if args.cpus is not None:  # leave the other cores to whatever runs beside this benchmark
         os.environ.setdefault("RAY_AUTH_MODE", "disabled")
         ray.init(num_cpus=args.cpus, include_dashboard=False, log_to_driver=True)
-    work = Path(args.work)
+    work, results = Path(args.work), Path(args.results)
     common = dict(space="nb201", data=f"fashion-mnist:{args.fmnist}", truth=args.truth, metric=args.metric,
                   base=Heuristics(data_portion=args.portion), macro={"C": 8, "N": 1},
                   epochs=args.epochs, truth_archs=args.truth_archs, test_fraction=0.5, eval_batches=2,
@@ -82,23 +120,11 @@ def main() -> None:
           f"{args.truth} ({args.metric}), {args.truth_archs} archs split {half} tuning / {args.truth_archs - half} "
           "held-out test\n")
 
-    start = time.perf_counter()
-    tuned = run_tune(TuneConfig(out=str(work / "asha"), search=SEARCH, num_samples=args.trials, scheduler="asha",
-                                **common))
-    tuned_s = time.perf_counter() - start
-    start = time.perf_counter()
-    default = run_tune(TuneConfig(out=str(work / "default-seeds"), search={"seed": {"grid": [0, 1, 2]}},
-                                  num_samples=1, scheduler="fifo", **common))
-    default_s = time.perf_counter() - start
-    best = json.loads((work / "asha" / "best" / "best.json").read_text())
-    start = time.perf_counter()
-    tuned_seeds = run_tune(TuneConfig(out=str(work / "tuned-seeds"), search={"seed": {"grid": [0, 1, 2]},
-                                                                              **{k: best[k] for k in SEARCH}},
-                                      num_samples=1, scheduler="fifo", **common))
-    tuned_seeds_s = time.perf_counter() - start
-    RESULTS.mkdir(exist_ok=True)
-    for name in ("asha", "default-seeds", "tuned-seeds"):
-        shutil.copy(work / name / "trials.parquet", RESULTS / f"tune_{name.replace('-', '_')}.parquet")
+    asha = TuneConfig(out=str(work / "asha"), search=SEARCH, num_samples=args.trials, scheduler="asha", **common)
+    tuned, tuned_s = phase("asha", work, results, asha)
+    best = json.loads((results / "tune_asha_best.json").read_text())
+    default, default_s = seeded("default", work, results, {}, common)
+    tuned_seeds, tuned_seeds_s = seeded("tuned", work, results, {k: best[k] for k in SEARCH}, common)
 
     rows = finals(tuned)
     status = {s: sum(r["status"] == s for r in rows) for s in ("finished", "stopped early", "error")}
