@@ -5,11 +5,10 @@ Fashion-MNIST, batch 256, 10 supernet epochs = 2,110 steps, where tau per epoch 
 truth: NB201's published CIFAR-10 test accuracy, 200 epochs, mean of 3 seeds), through
 ``archscore.engine.tune.driver``:
 
-1. ``--trials`` trials with ASHA over the heuristics the ablation found to move the ranking
+1. The default heuristics with 3 seeds (FIFO) first: the seed-to-seed spread of a supernet.
+2. ``--trials`` trials with ASHA over the heuristics the ablation found to move the ranking
    (sampling, BN statistics and recalibration, per-op BN, ops on edges or nodes) and the learning
    rate. FairNAS is left out: its steps cost five times a uniform step.
-2. The default heuristics with 3 seeds (FIFO), on the same tuning/test split: the seed-to-seed
-   spread of a supernet.
 3. The best trial's heuristics with the same 3 seeds (FIFO): the tuned setting's own spread, so
    the comparison is 3 seeds against 3 seeds, not the search's luckiest draw against a mean.
 
@@ -18,8 +17,8 @@ per seed of the default and of the tuned setting, the best trial's, and whether 
 beats the default mean by more than the default's seed-to-seed range. Each run's trials table is
 copied to ``bench/results/tune_*.parquet`` as soon as it ends (wall times in ``tune_wall_s.json``,
 the best trial in ``tune_asha_best.json``); a rerun reads back what is there and runs the rest, so
-the benchmark continues across restarts and checkouts (this command regenerates the files). About 1 min per supernet epoch
-on 2 CPU cores: 16 trials x 10 epochs + 6 seeded runs is ~4 h; run it in the background.
+the benchmark continues across restarts and checkouts (this command regenerates the files).
+About 1 min per supernet epoch on 2 CPU cores: 16 trials x 10 epochs + 6 seeded runs is ~4 h; run it in the background.
 
     python -m bench.tune --fmnist ../shared/data/fashion-mnist \
         --truth ../shared/data/nb201/cifar10_valid_test_3seed.csv [--trials 16 --epochs 10 --work runs/bench-tune --cpus 1]
@@ -120,10 +119,10 @@ def main() -> None:
           f"{args.truth} ({args.metric}), {args.truth_archs} archs split {half} tuning / {args.truth_archs - half} "
           "held-out test\n")
 
+    default, default_s = seeded("default", work, results, {}, common)
     asha = TuneConfig(out=str(work / "asha"), search=SEARCH, num_samples=args.trials, scheduler="asha", **common)
     tuned, tuned_s = phase("asha", work, results, asha)
     best = json.loads((results / "tune_asha_best.json").read_text())
-    default, default_s = seeded("default", work, results, {}, common)
     tuned_seeds, tuned_seeds_s = seeded("tuned", work, results, {k: best[k] for k in SEARCH}, common)
 
     rows = finals(tuned)
