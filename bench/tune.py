@@ -18,7 +18,8 @@ beats the default mean by more than the default's seed-to-seed range. Each run's
 copied to ``bench/results/tune_*.parquet`` as soon as it ends (wall times in ``tune_wall_s.json``,
 the best trial in ``tune_asha_best.json``); a rerun reads back what is there and runs the rest, so
 the benchmark continues across restarts and checkouts (this command regenerates the files).
-About 1 min per supernet epoch on 2 CPU cores: 16 trials x 10 epochs + 6 seeded runs is ~4 h; run it in the background.
+About 1 min per supernet epoch on 2 CPU cores: 16 trials x 10 epochs + 6 seeded runs is ~4 h;
+run it in the background.
 
     python -m bench.tune --fmnist ../shared/data/fashion-mnist \
         --truth ../shared/data/nb201/cifar10_valid_test_3seed.csv [--trials 16 --epochs 10 --work runs/bench-tune --cpus 1]
@@ -29,7 +30,6 @@ import argparse
 import json
 import logging
 import os
-import shutil
 import time
 from pathlib import Path
 
@@ -38,6 +38,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import ray
 
+from archscore._core import write_atomic
 from archscore.engine.tune import TuneConfig, run_tune
 from archscore.estimators.one_shot import Heuristics
 from bench.stream import machine
@@ -69,11 +70,11 @@ def phase(name: str, work: Path, results: Path, config: TuneConfig) -> tuple[pa.
     start = time.perf_counter()
     table = run_tune(config)
     results.mkdir(parents=True, exist_ok=True)
-    shutil.copy(work / name / "trials.parquet", table_path)
+    write_atomic(table_path, (work / name / "trials.parquet").read_bytes())
     if name == "asha":  # the seeded runs' best is their only trial
-        shutil.copy(work / name / "best" / "best.json", results / f"tune_{name}_best.json")
-    times[name] = time.perf_counter() - start
-    times_path.write_text(json.dumps(times, indent=1, sort_keys=True) + "\n")
+        write_atomic(results / f"tune_{name}_best.json", (work / name / "best" / "best.json").read_bytes())
+    times[name] = time.perf_counter() - start  # last: a run counts as done only once its table is whole
+    write_atomic(times_path, (json.dumps(times, indent=1, sort_keys=True) + "\n").encode())
     return table, times[name]
 
 
