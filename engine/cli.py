@@ -155,7 +155,8 @@ def _first_sentence(doc: str | None) -> str:
 @click.option("--sample", type=int, help="N distinct architectures drawn uniformly (one of --all, --sample, --input).")
 @click.option("--seed", type=int, default=0, help="Seed of --sample.")
 @click.option("--input", "input_path", type=click.Path(dir_okay=False),
-              help="Text (one arch per line), CSV/Parquet with an architecture column, or a msgpack stream "
+              help="Text (one arch per line), CSV/Parquet with an architecture column, a msgpack stream, or a "
+                   "NASLib zc_*.json (its cells) "
                    "(one of --all, --sample, --input).")
 @click.option("--column", default="arch", help="Architecture column of an --input CSV/Parquet file.")
 @click.option("--out", required=True, help="Output location: a directory, or an object-store URI (s3://...).")
@@ -261,7 +262,7 @@ def _run_and_report(config: Any) -> None:
 @click.option("--sample", type=int, help="N distinct architectures drawn uniformly (one of --all, --sample, --input).")
 @click.option("--seed", type=int, default=0, help="Seed of --sample.")
 @click.option("--input", "input_path", type=click.Path(dir_okay=False),
-              help="Architectures to train: text, CSV/Parquet or msgpack, as for `archscore sweep`.")
+              help="Architectures to train: text, CSV/Parquet, msgpack or a NASLib zc json, as for `archscore sweep`.")
 @click.option("--column", default="arch", help="Architecture column of an --input CSV/Parquet file.")
 @click.option("--data", required=True,
               help="Training data: fashion-mnist:DIR, cifar10:DIR, cifar100:DIR (synthetic only for smoke tests).")

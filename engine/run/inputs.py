@@ -115,6 +115,9 @@ class FromFile(InputSource):
     - ``.parquet`` / ``.csv``: column ``arch`` (strings in the space's form, or int encodings).
     - ``.msgpack``: a stream of msgpack objects, each an encoding (int or bytes) or a string;
       unpacked with size limits so a corrupt file cannot exhaust memory.
+    - ``.json``: a NASLib zero-cost file (``zc_nasbench{101,201,301}.json``): its architectures,
+      in the file's order, parsed as :func:`~archscore.engine.evaluation.truth.load_naslib` does,
+      so a sweep scores exactly the cells ``evaluate --truth`` of the same file ranks.
     - anything else: text, one architecture per line in the space's string form; blank lines
       are skipped, every other line is one input item (a bad one becomes an ``invalid`` row).
     """
@@ -147,6 +150,11 @@ class FromFile(InputSource):
                     pending = pending[size:]
             if pending:
                 yield _as_array_if_ints(pending)
+        elif suffix == ".json":
+            from archscore.engine.evaluation.truth import load_naslib
+
+            archs = load_naslib(path, space=space.name)[0].column("arch").to_pylist()
+            yield from _batched(archs, size)
         elif suffix in (".msgpack", ".mpk"):
             import msgpack
 
