@@ -17,7 +17,8 @@ per seed of the default and of the tuned setting, the best trial's, and whether 
 beats the default mean by more than the default's seed-to-seed range. Each run's trials table is
 copied to ``bench/results/tune_*.parquet`` as soon as it ends (wall times in ``tune_wall_s.json``,
 the best trial in ``tune_asha_best.json``); a rerun reads back what is there and runs the rest, so
-the benchmark continues across restarts and checkouts (this command regenerates the files).
+the benchmark continues across restarts and checkouts (this command regenerates the files); two
+processes with ``--seeds 1`` and ``--seeds 2`` run those seeds side by side.
 About 1 min per supernet epoch on 2 CPU cores: 16 trials x 10 epochs + 6 seeded runs is ~4 h;
 run it in the background.
 
@@ -62,33 +63,49 @@ def finals(table) -> list[dict]:
 def phase(name: str, work: Path, results: Path, config: TuneConfig) -> tuple[pa.Table, float]:
     """One Tune run, or its committed result: a phase whose trials table is already in
     ``bench/results`` is read back, so a rerun (another day, another checkout) continues."""
-    table_path, times_path = results / f"tune_{name}.parquet", results / "tune_wall_s.json"
-    times = json.loads(times_path.read_text()) if times_path.exists() else {}
-    if table_path.exists() and name in times:
+    table_path = results / f"tune_{name}.parquet"
+    done = committed(name, results)
+    if done is not None:
         print(f"{name}: read back from {table_path} (delete it to rerun)")
-        return pq.read_table(table_path), times[name]
+        return done
     start = time.perf_counter()
     table = run_tune(config)
     results.mkdir(parents=True, exist_ok=True)
     write_atomic(table_path, (work / name / "trials.parquet").read_bytes())
     if name == "asha":  # the seeded runs' best is their only trial
         write_atomic(results / f"tune_{name}_best.json", (work / name / "best" / "best.json").read_bytes())
-    times[name] = time.perf_counter() - start  # last: a run counts as done only once its table is whole
+    seconds = time.perf_counter() - start
+    times_path = results / "tune_wall_s.json"  # read again: another process (--seeds) may have added its run
+    times = json.loads(times_path.read_text()) if times_path.exists() else {}
+    times[name] = seconds  # last: a run counts as done only once its table is whole
     write_atomic(times_path, (json.dumps(times, indent=1, sort_keys=True) + "\n").encode())
-    return table, times[name]
+    return table, seconds
 
 
-def seeded(label: str, work: Path, results: Path, heuristics: dict, common: dict) -> tuple[pa.Table, float]:
-    """``heuristics`` with each of SEEDS, one FIFO run per seed (each committed when it ends)."""
-    tables, wall = [], 0.0
+def committed(name: str, results: Path) -> tuple[pa.Table, float] | None:
+    """A run's committed trials table and wall time, or None when it has not finished."""
+    table_path, times_path = results / f"tune_{name}.parquet", results / "tune_wall_s.json"
+    times = json.loads(times_path.read_text()) if times_path.exists() else {}
+    return (pq.read_table(table_path), times[name]) if table_path.exists() and name in times else None
+
+
+def seeded(label: str, work: Path, results: Path, heuristics: dict, common: dict,
+           mine: tuple[int, ...]) -> tuple[pa.Table, float, list[int]]:
+    """``heuristics`` with each of SEEDS, one FIFO run per seed (each committed when it ends): the
+    seeds in ``mine`` run here, the others are read back if committed (another process runs them).
+    Returns the tables found, their total wall time and the seeds still missing."""
+    tables, wall, missing = [], 0.0, []
     for seed in SEEDS:
         name = f"{label}_s{seed}"
         config = TuneConfig(out=str(work / name), search={"seed": {"grid": [seed]}, **heuristics}, num_samples=1,
                             scheduler="fifo", **common)
-        table, seconds = phase(name, work, results, config)
-        tables.append(table)
-        wall += seconds
-    return pa.concat_tables(tables, promote_options="default"), wall
+        found = phase(name, work, results, config) if seed in mine else committed(name, results)
+        if found is None:
+            missing.append(seed)
+            continue
+        tables.append(found[0])
+        wall += found[1]
+    return pa.concat_tables(tables, promote_options="default"), wall, missing
 
 
 def main() -> None:
@@ -102,6 +119,9 @@ def main() -> None:
     ap.add_argument("--truth-archs", type=int, default=200)
     ap.add_argument("--work", default="runs/bench-tune")
     ap.add_argument("--results", default=str(RESULTS), help="where finished runs are copied (and read back)")
+    ap.add_argument("--seeds", default=",".join(map(str, SEEDS)),
+                    help="the seeded runs this process runs (of 0,1,2); the others are read back once committed, "
+                         "so two processes with --seeds 1 and --seeds 2 split them (the ASHA search runs in either)")
     ap.add_argument("--cpus", type=int, default=None,
                     help="CPU cores the embedded Ray may use (one trial per core); default: all")
     args = ap.parse_args()
@@ -120,11 +140,19 @@ def main() -> None:
           f"{args.truth} ({args.metric}), {args.truth_archs} archs split {half} tuning / {args.truth_archs - half} "
           "held-out test\n")
 
-    default, default_s = seeded("default", work, results, {}, common)
+    mine = tuple(int(s) for s in args.seeds.split(","))
+    if not set(mine) <= set(SEEDS):
+        raise SystemExit(f"--seeds: each of {SEEDS}, got {args.seeds}")
+    default, default_s, missing = seeded("default", work, results, {}, common, mine)
     asha = TuneConfig(out=str(work / "asha"), search=SEARCH, num_samples=args.trials, scheduler="asha", **common)
     tuned, tuned_s = phase("asha", work, results, asha)
     best = json.loads((results / "tune_asha_best.json").read_text())
-    tuned_seeds, tuned_seeds_s = seeded("tuned", work, results, {k: best[k] for k in SEARCH}, common)
+    tuned_seeds, tuned_seeds_s, missing_tuned = seeded("tuned", work, results, {k: best[k] for k in SEARCH}, common,
+                                                       mine)
+    if missing or missing_tuned:
+        print(f"not committed yet: default seeds {missing}, tuned seeds {missing_tuned} (another process's "
+              "--seeds, or run them); the comparison is printed once all are")
+        return
 
     rows = finals(tuned)
     status = {s: sum(r["status"] == s for r in rows) for s in ("finished", "stopped early", "error")}
