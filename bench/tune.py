@@ -90,22 +90,24 @@ def committed(name: str, results: Path) -> tuple[pa.Table, float] | None:
 
 
 def seeded(label: str, work: Path, results: Path, heuristics: dict, common: dict,
-           mine: tuple[int, ...]) -> tuple[pa.Table, float, list[int]]:
+           mine: tuple[int, ...]) -> tuple[pa.Table | None, float, list[int]]:
     """``heuristics`` with each of SEEDS, one FIFO run per seed (each committed when it ends): the
     seeds in ``mine`` run here, the others are read back if committed (another process runs them).
     Returns the tables found, their total wall time and the seeds still missing."""
-    tables, wall, missing = [], 0.0, []
-    for seed in SEEDS:
+    for seed in mine:
         name = f"{label}_s{seed}"
         config = TuneConfig(out=str(work / name), search={"seed": {"grid": [seed]}, **heuristics}, num_samples=1,
                             scheduler="fifo", **common)
-        found = phase(name, work, results, config) if seed in mine else committed(name, results)
+        phase(name, work, results, config)
+    tables, wall, missing = [], 0.0, []
+    for seed in SEEDS:  # after this process's runs: the others' may have been committed meanwhile
+        found = committed(f"{label}_s{seed}", results)
         if found is None:
             missing.append(seed)
             continue
         tables.append(found[0])
         wall += found[1]
-    return pa.concat_tables(tables, promote_options="default"), wall, missing
+    return (pa.concat_tables(tables, promote_options="default") if tables else None), wall, missing
 
 
 def main() -> None:
