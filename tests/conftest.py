@@ -29,3 +29,27 @@ def ray_session():
              log_to_driver=False)
     yield ray
     ray.shutdown()
+
+
+@pytest.fixture(autouse=True)
+def _no_leaked_ray_resources(request):
+    """A test that leaves an actor or a task holding CPUs in the shared cluster makes a later test
+    wait for resources that never free (a Tune trial then hangs): fail the test that leaked."""
+    yield
+    if "ray_session" not in request.fixturenames:
+        return
+    import time
+
+    import ray
+
+    if not ray.is_initialized():
+        return
+    total = ray.cluster_resources()
+    deadline = time.monotonic() + 30  # killed actors release their resources asynchronously
+    while True:
+        free = ray.available_resources()
+        held = {k: total[k] - free.get(k, 0.0) for k in ("CPU", "GPU") if total.get(k, 0.0) - free.get(k, 0.0) > 1e-6}
+        if not held or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert not held, f"the test left Ray resources held after it ended: {held}"

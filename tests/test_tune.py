@@ -303,6 +303,39 @@ def test_pbt_explores_within_the_search_space_and_never_multiplies_text():
         assert (h.topology, h.seed) == ("nodes", 1)
 
 
+def test_hyperband_stops_trials_paused_at_the_end_when_the_last_one_ends_by_completing():
+    """Ray's HyperBand left trial a PAUSED forever when b's final report came as its completion
+    (seen in CI as a Tune run that hung with no trial running)."""
+    from ray.tune.experiment import Trial
+    from ray.tune.schedulers import TrialScheduler
+
+    from archscore.engine.tune.search import hyperband
+
+    class FakeTrial:
+        def __init__(self, trial_id: str) -> None:
+            self.trial_id, self.status, self.is_saving = trial_id, Trial.RUNNING, False
+
+    class Controller:
+        def __init__(self) -> None:
+            self.stopped: list = []
+
+        def stop_trial(self, trial) -> None:
+            self.stopped.append(trial)
+            trial.status = Trial.TERMINATED
+
+    scheduler = hyperband(time_attr="epoch", metric="objective", mode="max", max_t=2, reduction_factor=3)
+    a, b, controller = FakeTrial("a"), FakeTrial("b"), Controller()
+    for trial in (a, b):
+        scheduler.on_trial_add(controller, trial)
+    for trial in (a, b):
+        assert scheduler.on_trial_result(controller, trial, {"epoch": 1, "objective": 0.1}) == TrialScheduler.CONTINUE
+    assert scheduler.on_trial_result(controller, a, {"epoch": 2, "objective": 0.2}) == TrialScheduler.PAUSE
+    a.status = Trial.PAUSED  # waits at the milestone for b
+    scheduler.on_trial_complete(controller, b, {"epoch": 2, "objective": 0.3, "done": True})
+    b.status = Trial.TERMINATED
+    assert controller.stopped == [a] and scheduler.choose_trial_to_run(controller) is None
+
+
 def test_max_concurrent_trials_reaches_the_variant_generator(tmp_path):
     from archscore.engine.tune.config import TuneConfig, prepare
     from archscore.engine.tune.search import tune_settings

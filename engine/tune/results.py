@@ -192,11 +192,16 @@ def _add_test_scores(rows: list[dict[str, Any]], prepared: Prepared, cpus: float
     score = ray.remote(num_cpus=cpus, num_gpus=gpus, max_retries=0)(_score_test)
     refs = [score.remote(prepared.record, r["_config"], os.path.join(r["checkpoint"], CHECKPOINT_FILE),
                          prepared.test[0], prepared.test[1].tolist(), max(1, int(cpus))) for r in todo]
-    for row, ref in zip(todo, refs):
-        try:
-            row.update(ray.get(ref))
-        except RayError as exc:
-            row["test_error"] = last_line(exc)
+    try:
+        for row, ref in zip(todo, refs):
+            try:
+                row.update(ray.get(ref))
+            except RayError as exc:
+                row["test_error"] = last_line(exc)
+    except BaseException:  # Ctrl-C: scoring left running would hold the trials' CPUs in a shared cluster
+        for ref in refs:
+            ray.cancel(ref, force=True)
+        raise
     for row in rows:
         del row["_config"]
 

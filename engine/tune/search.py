@@ -24,16 +24,14 @@ def param_space(search: SearchSpace) -> dict[str, Any]:
 
 def tune_settings(config: "TuneConfig", search: SearchSpace) -> Any:
     from ray import tune
-    from ray.tune.schedulers import (ASHAScheduler, FIFOScheduler, HyperBandScheduler,
-                                     PopulationBasedTraining)
+    from ray.tune.schedulers import ASHAScheduler, FIFOScheduler, PopulationBasedTraining
     from ray.tune.search.basic_variant import BasicVariantGenerator
 
     if config.scheduler == "asha":
         scheduler = ASHAScheduler(time_attr="epoch", max_t=config.epochs, grace_period=config.grace_period,
                                   reduction_factor=config.reduction_factor)
     elif config.scheduler == "hyperband":
-        scheduler = HyperBandScheduler(time_attr="epoch", max_t=config.epochs,
-                                       reduction_factor=config.reduction_factor)
+        scheduler = hyperband(time_attr="epoch", max_t=config.epochs, reduction_factor=config.reduction_factor)
     elif config.scheduler == "pbt":
         scheduler = PopulationBasedTraining(time_attr="epoch", perturbation_interval=config.perturbation_interval,
                                             hyperparam_mutations=pbt_mutations(search),
@@ -44,6 +42,24 @@ def tune_settings(config: "TuneConfig", search: SearchSpace) -> Any:
     return tune.TuneConfig(metric="objective", mode="max", scheduler=scheduler, num_samples=config.num_samples,
                            search_alg=BasicVariantGenerator(random_state=config.search_seed,
                                                             max_concurrent=config.max_concurrent_trials or 0))
+
+
+def hyperband(**kwargs: Any) -> Any:
+    """Ray's synchronous HyperBand, less the hang it has when a bracket's last running trial ends
+    through ``on_trial_complete`` (a trial's final report can arrive as its completion, more often on
+    a loaded machine): Ray then finds the bracket finished, skips processing it, and the trials it
+    had paused at the milestone stay PAUSED with nothing left to run. Those are stopped, as Ray's own
+    ``cleanup_full`` does when the same bracket finishes through a result."""
+    from ray.tune.schedulers import HyperBandScheduler
+
+    class CompletingHyperBand(HyperBandScheduler):
+        def on_trial_remove(self, tune_controller: Any, trial: Any) -> None:
+            bracket, _ = self._trial_info[trial]
+            super().on_trial_remove(tune_controller, trial)
+            if bracket.finished():
+                bracket.cleanup_full(tune_controller)
+
+    return CompletingHyperBand(**kwargs)
 
 
 def pbt_mutations(search: SearchSpace) -> dict[str, Any]:

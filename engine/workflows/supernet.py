@@ -151,38 +151,41 @@ def _train(config: SupernetConfig, record: dict[str, Any], truth: Any, store: St
     actor_cls = ray.remote(num_cpus=config.cpus, num_gpus=gpus)(_SupernetActor)
     actor = actor_cls.remote(config.space, record["macro"], record["heuristics"], record["data"],
                              max(1, int(config.cpus)))
-    rows = read_metrics(store)
-    blob, name = intact_checkpoint(store, config.out)
-    if blob is not None:
-        epoch = _get(actor.load.remote(blob), stop)
-        rows = [r for r in rows if r["epoch"] <= epoch]
-        log.info("resuming %s from its epoch-%d checkpoint (%s)", config.out, epoch, name)
-    else:
-        epoch = 0
-    covariates = None if truth is None else bias_covariates(config.space, truth[0], record["macro"])
-    epochs = config.heuristics.epochs
-    while epoch < epochs:
-        metrics = _get(actor.train_epoch.remote(), stop)
-        epoch = int(metrics["epoch"])
-        if truth is not None:
-            start = time.perf_counter()
-            scores = np.array(_get(actor.score.remote(truth[0], config.eval_batches, config.eval_batch_size), stop))
-            metrics.update(C.one_shot_criteria(scores, truth[1]))
-            metrics.update(C.bias_criteria(scores, covariates))
-            metrics.update({"n_truth_archs": len(truth[0]), "score_seconds": time.perf_counter() - start})
-            # Ning et al.'s variance across epochs: how far this epoch's ranking moved from the last one's
-            previous = rows[-1].get("truth_scores") if rows else None
-            metrics["tau_previous_epoch"] = tau_with_previous(scores, previous)
-            metrics["truth_scores"] = scores.tolist()
-        blob = _get(actor.checkpoint.remote(), stop)
-        lease.check()
-        rows.append(metrics)
-        write_metrics(store, rows)  # rows past the latest checkpoint are dropped on resume
-        store.write(f"checkpoints/epoch-{epoch:04d}.pt", blob)
-        store.write(LATEST, blob)  # the epoch's checkpoint is whole before it becomes the latest
-        log.info("epoch %d/%d: %s", epoch, epochs, ", ".join(f"{k} {v:.4g}" for k, v in metrics.items()
-                                                           if k != "epoch" and isinstance(v, float)))
-    ray.kill(actor)
+    try:
+        rows = read_metrics(store)
+        blob, name = intact_checkpoint(store, config.out)
+        if blob is not None:
+            epoch = _get(actor.load.remote(blob), stop)
+            rows = [r for r in rows if r["epoch"] <= epoch]
+            log.info("resuming %s from its epoch-%d checkpoint (%s)", config.out, epoch, name)
+        else:
+            epoch = 0
+        covariates = None if truth is None else bias_covariates(config.space, truth[0], record["macro"])
+        epochs = config.heuristics.epochs
+        while epoch < epochs:
+            metrics = _get(actor.train_epoch.remote(), stop)
+            epoch = int(metrics["epoch"])
+            if truth is not None:
+                start = time.perf_counter()
+                scored = actor.score.remote(truth[0], config.eval_batches, config.eval_batch_size)
+                scores = np.array(_get(scored, stop))
+                metrics.update(C.one_shot_criteria(scores, truth[1]))
+                metrics.update(C.bias_criteria(scores, covariates))
+                metrics.update({"n_truth_archs": len(truth[0]), "score_seconds": time.perf_counter() - start})
+                # Ning et al.'s variance across epochs: how far this epoch's ranking moved from the last one's
+                previous = rows[-1].get("truth_scores") if rows else None
+                metrics["tau_previous_epoch"] = tau_with_previous(scores, previous)
+                metrics["truth_scores"] = scores.tolist()
+            blob = _get(actor.checkpoint.remote(), stop)
+            lease.check()
+            rows.append(metrics)
+            write_metrics(store, rows)  # rows past the latest checkpoint are dropped on resume
+            store.write(f"checkpoints/epoch-{epoch:04d}.pt", blob)
+            store.write(LATEST, blob)  # the epoch's checkpoint is whole before it becomes the latest
+            log.info("epoch %d/%d: %s", epoch, epochs, ", ".join(f"{k} {v:.4g}" for k, v in metrics.items()
+                                                               if k != "epoch" and isinstance(v, float)))
+    finally:  # also on an error or Ctrl-C: a live actor would hold its CPU in a shared cluster
+        ray.kill(actor)
     return pa.Table.from_pylist(rows)
 
 
@@ -276,7 +279,8 @@ def write_metrics(store: Store, rows: list[dict[str, Any]]) -> None:
     from archscore._core import VERSION
 
     keys = list(dict.fromkeys(k for r in rows for k in r))  # every row's columns: a resumed run may add some
-    table = pa.Table.from_pylist([{k: r.get(k) for k in keys} for r in rows]).replace_schema_metadata({b"archscore.version": VERSION.encode()})
+    table = pa.Table.from_pylist([{k: r.get(k) for k in keys} for r in rows])
+    table = table.replace_schema_metadata({b"archscore.version": VERSION.encode()})
     buf = io.BytesIO()
     pq.write_table(table, buf)
     store.write("metrics.parquet", buf.getvalue())
