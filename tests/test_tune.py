@@ -196,13 +196,16 @@ def test_an_interrupted_then_killed_tune_driver_resumes_without_redoing_finished
     env = {**os.environ, "PYTHONPATH": str(ROOT), "RAY_AUTH_MODE": "disabled", "TUNE_GLOBAL_CHECKPOINT_S": "0.5"}
 
     def start():
-        return subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        started = time.time()  # the interrupted run's state files are older
+        proc = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
                                 start_new_session=True)
+        proc.started = started
+        return proc
 
     def wait_for(proc, condition):
-        deadline = time.monotonic() + 240
+        deadline, since = time.monotonic() + 240, proc.started
         while time.monotonic() < deadline and proc.poll() is None:
-            found = condition(_trial_states(out / "experiment"))
+            found = condition(_trial_states(out / "experiment", since))
             if found:
                 return found
             time.sleep(0.1)
@@ -243,10 +246,18 @@ def test_an_interrupted_then_killed_tune_driver_resumes_without_redoing_finished
     assert any(r["restored_from"] == f"{continued}@{r['epoch'] - 1}" for r in rows if r["trial_id"] == continued)
 
 
-def _trial_states(experiment: Path) -> dict[str, tuple[str, int]]:
-    """trial id -> (status, last epoch) as Tune's saved experiment state has them."""
+def _trial_states(experiment: Path, since: float = 0.0) -> dict[str, tuple[str, int]]:
+    """trial id -> (status, last epoch) as Tune's newest experiment state written after ``since``
+    (a time.time()) has them: a rerun writes its own file beside the interrupted run's, stale ones."""
+    def mtime(path: Path) -> float:
+        try:
+            return path.stat().st_mtime
+        except OSError:  # replaced while we looked
+            return 0.0
+
     out = {}
-    for state_file in experiment.glob("experiment_state-*.json"):
+    fresh = [f for f in experiment.glob("experiment_state-*.json") if mtime(f) >= since]
+    for state_file in sorted(fresh, key=mtime)[-1:]:
         try:
             for entry in json.loads(state_file.read_text())["trial_data"]:
                 trial, meta = json.loads(entry[0]), json.loads(entry[1])
