@@ -45,19 +45,23 @@ def tune_settings(config: "TuneConfig", search: SearchSpace) -> Any:
 
 
 def hyperband(**kwargs: Any) -> Any:
-    """Ray's synchronous HyperBand, less the hang it has when a bracket's last running trial ends
-    through ``on_trial_complete`` (a trial's final report can arrive as its completion, more often on
-    a loaded machine): Ray then finds the bracket finished, skips processing it, and the trials it
-    had paused at the milestone stay PAUSED with nothing left to run. Those are stopped, as Ray's own
-    ``cleanup_full`` does when the same bracket finishes through a result."""
+    """Ray's synchronous HyperBand, less a hang: when a bracket finishes (every live trial at
+    ``max_t``) Ray stops the trials it had paused at that milestone, but only those already PAUSED;
+    one still saving its pause checkpoint (slow on a loaded machine) becomes PAUSED a moment later
+    and is never stopped nor resumed, and the run waits forever with no trial running. At every
+    scheduling step, trials PAUSED in a finished bracket are stopped, as Ray's own cleanup would."""
+    from ray.tune.experiment import Trial
     from ray.tune.schedulers import HyperBandScheduler
 
     class CompletingHyperBand(HyperBandScheduler):
-        def on_trial_remove(self, tune_controller: Any, trial: Any) -> None:
-            bracket, _ = self._trial_info[trial]
-            super().on_trial_remove(tune_controller, trial)
-            if bracket.finished():
-                bracket.cleanup_full(tune_controller)
+        def choose_trial_to_run(self, tune_controller: Any) -> Any:
+            for band in self._hyperbands:
+                for bracket in band:
+                    if bracket is not None and bracket.finished():
+                        for trial in bracket.current_trials():
+                            if trial.status == Trial.PAUSED:
+                                tune_controller.stop_trial(trial)
+            return super().choose_trial_to_run(tune_controller)
 
     return CompletingHyperBand(**kwargs)
 
