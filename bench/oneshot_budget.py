@@ -55,6 +55,8 @@ SETTINGS = {
     "grad_to_none": {"grad_to_none": True},
     "channels_4": {"init_channels": 4},
     "data_half": {"data_portion": 0.5},
+    # bench/tune.py's ASHA best (bench/results/tune_asha_best.json, trial e7e7e_00004), lr to 3 digits
+    "tuned": {"sampling": "deiso", "bn_track_running_stats": True, "bn_recalibrate_batches": 4, "lr": 0.0348},
 }
 #: per-epoch column -> its heading
 EPOCH_COLUMNS = {"kendall_tau": "tau", "sparse_kendall_tau": "sparse tau", "bias_tau_params": "tau(params)",
@@ -128,14 +130,14 @@ def summary_lines(results: Path, params_tau: float) -> list[str]:
     for path in sorted(results.glob("*.final.parquet")):
         setting = path.name[: -len(".final.parquet")].rsplit("-s", 1)[0]
         finals.setdefault(setting, []).append(pq.read_table(path))
-    lines = [f"{'setting':14s} seeds  {'tau mean':>8s} {'sd':>6s} {'min':>6s} {'max':>6s}  {'sparse':>6s}  "
-             f"{'P@10%':>6s}  {'loss tau':>8s}  seed-seed tau", f"{'params':14s} {'-':>5s}  {params_tau:8.3f}"]
+    lines = [f"{'setting':17s} seeds  {'tau mean':>8s} {'sd':>6s} {'min':>6s} {'max':>6s}  {'sparse':>6s}  "
+             f"{'P@10%':>6s}  {'loss tau':>8s}  seed-seed tau", f"{'params':17s} {'-':>5s}  {params_tau:8.3f}"]
     for setting in [s for s in SETTINGS if s in finals]:
         crit = [final_criteria(t) for t in finals[setting]]
         taus = np.array([c["tau"] for c in crit])
         pair = [_seed_seed_tau(a, b) for i, a in enumerate(finals[setting]) for b in finals[setting][i + 1:]]
         sd = taus.std(ddof=1) if len(taus) > 1 else float("nan")
-        lines.append(f"{setting:14s} {len(taus):5d}  {taus.mean():8.3f} {sd:6.3f} {taus.min():6.3f} {taus.max():6.3f}  "
+        lines.append(f"{setting:17s} {len(taus):5d}  {taus.mean():8.3f} {sd:6.3f} {taus.min():6.3f} {taus.max():6.3f}  "
                      f"{np.mean([c['sparse_tau'] for c in crit]):6.3f}  {np.mean([c['p_top10'] for c in crit]):6.3f}  "
                      f"{np.mean([c['tau_loss'] for c in crit]):8.3f}  "
                      + (f"{np.mean(pair):.3f}" if pair else "-"))
