@@ -190,9 +190,11 @@ def _add_test_scores(rows: list[dict[str, Any]], prepared: Prepared, cpus: float
         else:
             todo.append(row)
     score = ray.remote(num_cpus=cpus, num_gpus=gpus, max_retries=0)(_score_test)
-    refs = [score.remote(prepared.record, r["_config"], os.path.join(r["checkpoint"], CHECKPOINT_FILE),
-                         prepared.test[0], prepared.test[1].tolist(), max(1, int(cpus))) for r in todo]
+    refs: list[Any] = []
     try:
+        for r in todo:
+            refs.append(score.remote(prepared.record, r["_config"], os.path.join(r["checkpoint"], CHECKPOINT_FILE),
+                                     prepared.test[0], prepared.test[1].tolist(), max(1, int(cpus))))
         for row, ref in zip(todo, refs):
             try:
                 row.update(ray.get(ref))
@@ -200,7 +202,10 @@ def _add_test_scores(rows: list[dict[str, Any]], prepared: Prepared, cpus: float
                 row["test_error"] = last_line(exc)
     except BaseException:  # Ctrl-C: scoring left running would hold the trials' CPUs in a shared cluster
         for ref in refs:
-            ray.cancel(ref, force=True)
+            try:
+                ray.cancel(ref, force=True)
+            except Exception:  # already finished, or Ray is going down: the interrupt is what matters
+                pass
         raise
     for row in rows:
         del row["_config"]
