@@ -48,7 +48,8 @@ def _no_leaked_ray_resources(request):
     deadline = time.monotonic() + 30  # killed actors release their resources asynchronously
     while True:
         free = ray.available_resources()
-        held = {k: total[k] - free.get(k, 0.0) for k in ("CPU", "GPU") if total.get(k, 0.0) - free.get(k, 0.0) > 1e-6}
+        in_use = {k: total.get(k, 0.0) - free.get(k, 0.0) for k in ("CPU", "GPU")}
+        held = {k: v for k, v in in_use.items() if v > 1e-6}
         if not held or time.monotonic() > deadline:
             break
         time.sleep(0.2)
