@@ -187,9 +187,12 @@ def test_pbt_continues_a_trial_from_another_trials_weights(ray_session, tmp_path
 @pytest.mark.slow
 def test_an_interrupted_then_killed_tune_driver_resumes_without_redoing_finished_trials(tmp_path):
     out = tmp_path / "tune"
-    args = [sys.executable, "-m", "archscore.engine.cli",
-            *_tune_args(tmp_path, "lr: {choice: [0.1, 0.05]}\n", "--num-samples", "2", "--epochs", "3",
-                        "--scheduler", "fifo", "--max-concurrent-trials", "1", "--out", str(out))]
+    tune_args = _tune_args(tmp_path, "lr: {choice: [0.1, 0.05]}\n", "--num-samples", "2", "--epochs", "3",
+                           "--scheduler", "fifo", "--max-concurrent-trials", "1", "--out", str(out))
+    # epochs long enough (about 5,000 images) that a snapshot lands while the second trial is mid-way:
+    # with 1,200 images a fast CI machine ran that trial's epochs 1-2 between two snapshots
+    tune_args[tune_args.index("data_portion=0.02")] = "data_portion=0.08"
+    args = [sys.executable, "-m", "archscore.engine.cli", *tune_args]
     # Tune snapshots its experiment state every 0.5 s here (the driver's default is 2 s): an epoch of
     # these tiny trials can take less than 2 s on a fast machine, and the waits below need a snapshot
     # taken mid-trial
@@ -203,13 +206,16 @@ def test_an_interrupted_then_killed_tune_driver_resumes_without_redoing_finished
         return proc
 
     def wait_for(proc, condition):
-        deadline, since = time.monotonic() + 240, proc.started
+        deadline, since, seen = time.monotonic() + 240, proc.started, []
         while time.monotonic() < deadline and proc.poll() is None:
-            found = condition(_trial_states(out / "experiment", since))
+            states = _trial_states(out / "experiment", since)
+            if states and (not seen or seen[-1] != states):
+                seen.append(states)
+            found = condition(states)
             if found:
                 return found
             time.sleep(0.1)
-        raise AssertionError(f"the run ended or stalled first (exit {proc.poll()})")
+        raise AssertionError(f"the run ended or stalled first (exit {proc.poll()}); snapshots seen: {seen}")
 
     def mid_trial(states):  # a running trial whose saved state holds a checkpoint before its last epoch
         return [t for t, (status, epoch) in states.items() if status == "RUNNING" and 1 <= epoch < 3]
