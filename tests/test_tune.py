@@ -189,14 +189,14 @@ def test_an_interrupted_then_killed_tune_driver_resumes_without_redoing_finished
     out = tmp_path / "tune"
     tune_args = _tune_args(tmp_path, "lr: {choice: [0.1, 0.05]}\n", "--num-samples", "2", "--epochs", "3",
                            "--scheduler", "fifo", "--max-concurrent-trials", "1", "--out", str(out))
-    # epochs long enough (about 5,000 images) that a snapshot lands while the second trial is mid-way:
-    # with 1,200 images a fast CI machine ran that trial's epochs 1-2 between two snapshots
-    tune_args[tune_args.index("data_portion=0.02")] = "data_portion=0.08"
+    # epochs of 2,400 images: with 1,200 a fast CI machine ran the second trial's epochs 1-2 between
+    # two snapshots
+    tune_args[tune_args.index("data_portion=0.02")] = "data_portion=0.04"
     args = [sys.executable, "-m", "archscore.engine.cli", *tune_args]
-    # Tune snapshots its experiment state every 0.5 s here (the driver's default is 2 s): an epoch of
-    # these tiny trials can take less than 2 s on a fast machine, and the waits below need a snapshot
+    # Tune snapshots its experiment state every 0.1 s here (the driver's default is 2 s): an epoch of
+    # these tiny trials can take under a second on a fast machine, and the waits below need a snapshot
     # taken mid-trial
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "RAY_AUTH_MODE": "disabled", "TUNE_GLOBAL_CHECKPOINT_S": "0.5"}
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "RAY_AUTH_MODE": "disabled", "TUNE_GLOBAL_CHECKPOINT_S": "0.1"}
 
     def start():
         started = time.time()  # the interrupted run's state files are older
