@@ -39,9 +39,8 @@ log = logging.getLogger("archscore")
 TRIALS_FILE = "trials.parquet"
 BEST_DIR = "best"
 REPORT_FILE = "report.html"
-#: per epoch; not Tune's ``time_total_s``, which counts earlier trials run in the same (reused) process
 METRICS = ("train_loss", "train_accuracy", "current_lr", "seconds", "score_seconds", "tuning_kendall_tau",
-           "tuning_sparse_kendall_tau", "tuning_p_at_top_5pct", "objective")
+           "tuning_sparse_kendall_tau", "tuning_p_at_top_5pct", "objective", "time_total_s")
 TEST_METRICS = ("test_kendall_tau", "test_sparse_kendall_tau", "test_p_at_top_5pct")
 #: trials whose last checkpoint is scored on the held-out test split
 TESTED = ("finished", "stopped early")

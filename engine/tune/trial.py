@@ -6,7 +6,6 @@ for the driver's held-out scoring (:func:`trainer_for`). Knows nothing of schedu
 """
 from __future__ import annotations
 
-import os
 import tempfile
 import time
 from pathlib import Path
@@ -24,18 +23,9 @@ CHECKPOINT_FILE = "checkpoint.pt"
 
 def run_trial(config: dict[str, Any], setup: dict[str, Any]) -> None:
     """One trial: train a supernet epoch by epoch, reporting tuning-set ranking quality and a checkpoint."""
-    import gc
-
     import torch
     from ray import tune
 
-    # Ray 2.60 gives this (finished) trial's thread 2 s to end before the process takes the next trial;
-    # past that the next trial is marked failed without the scheduler hearing of it, and synchronous
-    # HyperBand or PBT then wait for it forever. A loaded machine gets more time.
-    os.environ.setdefault("TUNE_FUNCTION_THREAD_TIMEOUT_S", "60")
-    gc.collect()  # trials reuse a process: the previous trial's trainer goes before this one allocates
-    if torch.cuda.is_available():
-        torch.cuda.empty_cache()
     torch.set_num_threads(setup["threads"])
     record = setup["record"]
     trainer, space = trainer_for(record, config)
