@@ -38,11 +38,8 @@ def tune_settings(config: "TuneConfig", search: SearchSpace) -> Any:
                                             custom_explore_fn=KeepInSearchSpace(search), synch=config.pbt_synch)
     else:
         scheduler = FIFOScheduler()
-    # max_concurrent_trials of TuneConfig applies to Searchers only; the variant generator limits itself.
-    # Every trial asks for the same resources, so a trial reuses its predecessor's process: PBT and
-    # HyperBand pause and restart trials every few epochs, each a new worker process otherwise
+    # max_concurrent_trials of TuneConfig applies to Searchers only; the variant generator limits itself
     return tune.TuneConfig(metric="objective", mode="max", scheduler=scheduler, num_samples=config.num_samples,
-                           reuse_actors=True,
                            search_alg=BasicVariantGenerator(random_state=config.search_seed,
                                                             max_concurrent=config.max_concurrent_trials or 0))
 
