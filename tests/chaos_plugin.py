@@ -1,9 +1,11 @@
 """Test-only estimators, loaded into workers as a plugin (``--plugin tests.chaos_plugin``).
 
 ``echo`` scores an architecture by its encoding (so every score is checkable), optionally sleeping
-per batch so that tests can kill things mid-run, recording its pid for them, and killing its own
-process (as a segfault would) when asked to score one of the ``kill`` encodings, and failing every
-architecture with the same message when given ``fail`` (a set-up fault such as a missing file).
+per batch so that tests can kill things mid-run (unless ``pid_dir`` holds a file ``no-sleep``: a
+rerun that resumes with the same options need not wait), recording its pid for them, and killing
+its own process (as a segfault would) when asked to score one of the ``kill`` encodings, and
+failing every architecture with the same message when given ``fail`` (a set-up fault such as a
+missing file).
 Options may arrive as text (``--estimator-option echo.sleep=0.2``).
 """
 from __future__ import annotations
@@ -35,7 +37,8 @@ class Echo(Estimator):
             os._exit(13)  # the worker dies mid-batch, like a segfault or a CUDA error
         if self.fail:
             raise FileNotFoundError(self.fail)
-        time.sleep(self.sleep)
+        if not (self.pid_dir and Path(self.pid_dir, "no-sleep").exists()):
+            time.sleep(self.sleep)
         if self.pid_dir:  # tests wait for these to know that batches were scored
             self.scored += 1
             Path(self.pid_dir, f"batch-{os.getpid()}-{self.scored}").touch()

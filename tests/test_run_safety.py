@@ -261,6 +261,7 @@ def test_a_dead_ray_node_ends_the_run_within_about_30s_and_the_rerun_resumes(tmp
     assert "can no longer host" in output
     assert (f"{partial:,} committed rows in {out} are kept; rerun the same command to resume" in output
             if partial else "nothing was committed" in output), output
+    (pids / "no-sleep").touch()  # the same options (a resume), without the 4 s batches
     rerun = spawn_cli(*args)
     output, _ = rerun.communicate(timeout=240)
     assert rerun.returncode == 0, output
