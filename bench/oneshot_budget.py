@@ -33,6 +33,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from archscore.engine.evaluation import criteria as C
+from archscore.engine.evaluation.ensemble import combine_ranks
 from archscore.engine.evaluation.truth import truth_sample
 from archscore.engine.workflows import SupernetConfig, train_supernet
 from archscore.estimators.one_shot import Heuristics
@@ -123,25 +124,47 @@ def epoch_lines(name: str, table: pa.Table) -> list[str]:
     return lines
 
 
-def summary_lines(results: Path, params_tau: float) -> list[str]:
+def summary_lines(results: Path, params_tau: float, params_of: dict[str, float]) -> list[str]:
     """Mean and spread over seeds per setting (tau, sd, range, sparse tau, P@top10% of ``oneshot``;
-    mean tau of ``oneshot_loss``), and the mean tau between two seeds' per-cell accuracies."""
+    mean tau of ``oneshot_loss``), the mean tau between two seeds' per-cell accuracies, and two
+    zero-label combinations (``archscore ensemble``'s rank aggregation): each seed's accuracy with
+    params (log ranks, AZ-NAS's aggregation; mean over seeds) and the seeds' accuracies together
+    (rank sum: one score from all the setting's supernets)."""
     finals: dict[str, list[pa.Table]] = {}
     for path in sorted(results.glob("*.final.parquet")):
         setting = path.name[: -len(".final.parquet")].rsplit("-s", 1)[0]
         finals.setdefault(setting, []).append(pq.read_table(path))
     lines = [f"{'setting':17s} seeds  {'tau mean':>8s} {'sd':>6s} {'min':>6s} {'max':>6s}  {'sparse':>6s}  "
-             f"{'P@10%':>6s}  {'loss tau':>8s}  seed-seed tau", f"{'params':17s} {'-':>5s}  {params_tau:8.3f}"]
+             f"{'P@10%':>6s}  {'loss tau':>8s}  {'seed-seed':>9s}  {'+params':>7s}  {'seeds ens.':>10s}",
+             f"{'params':17s} {'-':>5s}  {params_tau:8.3f}"]
     for setting in [s for s in SETTINGS if s in finals]:
         crit = [final_criteria(t) for t in finals[setting]]
         taus = np.array([c["tau"] for c in crit])
         pair = [_seed_seed_tau(a, b) for i, a in enumerate(finals[setting]) for b in finals[setting][i + 1:]]
         sd = taus.std(ddof=1) if len(taus) > 1 else float("nan")
+        with_params = np.mean([_with_params_tau(t, params_of) for t in finals[setting]])
         lines.append(f"{setting:17s} {len(taus):5d}  {taus.mean():8.3f} {sd:6.3f} {taus.min():6.3f} {taus.max():6.3f}  "
                      f"{np.mean([c['sparse_tau'] for c in crit]):6.3f}  {np.mean([c['p_top10'] for c in crit]):6.3f}  "
                      f"{np.mean([c['tau_loss'] for c in crit]):8.3f}  "
-                     + (f"{np.mean(pair):.3f}" if pair else "-"))
+                     + (f"{np.mean(pair):9.3f}" if pair else f"{'-':>9s}") + f"  {with_params:7.3f}  "
+                     + (f"{_seeds_ensemble_tau(finals[setting]):10.3f}" if len(finals[setting]) > 1 else f"{'-':>10s}"))
     return lines
+
+
+def _with_params_tau(table: pa.Table, params_of: dict[str, float]) -> float:
+    """Kendall tau of the log-rank aggregate of the supernet's accuracy and the cell's params."""
+    acc = table.column("accuracy").to_numpy()
+    params = np.array([params_of[a] for a in table.column("arch").to_pylist()])
+    return C.kendall_tau(combine_ranks(np.vstack([acc, params]), "log_rank"), table.column("truth").to_numpy())
+
+
+def _seeds_ensemble_tau(tables: list[pa.Table]) -> float:
+    """Kendall tau of the rank sum of every seed's accuracy, on the cells all of them scored."""
+    by_seed = [dict(zip(t.column("arch").to_pylist(), t.column("accuracy").to_pylist())) for t in tables]
+    truth = dict(zip(tables[0].column("arch").to_pylist(), tables[0].column("truth").to_pylist()))
+    common = [a for a in truth if all(a in d for d in by_seed)]
+    oriented = np.array([[d[a] for a in common] for d in by_seed])
+    return C.kendall_tau(combine_ranks(oriented, "rank_sum"), np.array([truth[a] for a in common]))
 
 
 def _seed_seed_tau(a: pa.Table, b: pa.Table) -> float:
@@ -170,13 +193,15 @@ def check_done(name: str, epochs_file: Path, final_file: Path, args: argparse.Na
             raise SystemExit(f"{final_file} has no per-epoch file {epochs_file.name} beside it: remove it to retrain")
 
 
-def params_baseline(args: argparse.Namespace) -> float:
+def params_baseline(args: argparse.Namespace) -> tuple[float, dict[str, float]]:
+    """Kendall tau of params alone on the final cells, and each final cell's params."""
     from archscore.spaces import get_space
 
     space = get_space("nb201")
     archs, truth, _ = truth_sample(str(Path(args.truth).resolve()), "nb201", "test-accuracy", args.final_archs)
     params, _ = space.costs_many([space.parse(a) for a in archs], space.macro(**MACRO))
-    return C.kendall_tau(np.asarray(params, dtype=np.float64), truth)
+    params = np.asarray(params, dtype=np.float64)
+    return C.kendall_tau(params, truth), dict(zip(archs, params.tolist()))
 
 
 def main() -> None:
@@ -220,7 +245,7 @@ def main() -> None:
                 crit = final_criteria(pq.read_table(final_file))
                 print(f"{name} final on {args.final_archs} cells: " + ", ".join(f"{k} {v:.3f}" for k, v in crit.items()),
                       flush=True)
-    print("\n".join(summary_lines(results, params_baseline(args))))
+    print("\n".join(summary_lines(results, *params_baseline(args))))
 
 
 if __name__ == "__main__":
