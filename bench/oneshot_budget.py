@@ -124,7 +124,7 @@ def epoch_lines(name: str, table: pa.Table) -> list[str]:
     return lines
 
 
-def summary_lines(results: Path, params_tau: float, params_of: dict[str, float]) -> list[str]:
+def summary_lines(results: Path, params_tau: float) -> list[str]:
     """Mean and spread over seeds per setting (tau, sd, range, sparse tau, P@top10% of ``oneshot``;
     mean tau of ``oneshot_loss``), the mean tau between two seeds' per-cell accuracies, and two
     zero-label combinations (``archscore ensemble``'s rank aggregation): each seed's accuracy with
@@ -134,8 +134,9 @@ def summary_lines(results: Path, params_tau: float, params_of: dict[str, float])
     for path in sorted(results.glob("*.final.parquet")):
         setting = path.name[: -len(".final.parquet")].rsplit("-s", 1)[0]
         finals.setdefault(setting, []).append(pq.read_table(path))
+    params_of = cell_params(sorted({a for tables in finals.values() for t in tables for a in t.column("arch").to_pylist()}))
     lines = [f"{'setting':17s} seeds  {'tau mean':>8s} {'sd':>6s} {'min':>6s} {'max':>6s}  {'sparse':>6s}  "
-             f"{'P@10%':>6s}  {'loss tau':>8s}  {'seed-seed':>9s}  {'+params':>7s}  {'seeds ens.':>10s}",
+             f"{'P@10%':>6s}  {'loss tau':>8s}  {'seed-seed':>9s}  {'+ params':>8s}  {'seeds ens.':>10s}",
              f"{'params':17s} {'-':>5s}  {params_tau:8.3f}"]
     for setting in [s for s in SETTINGS if s in finals]:
         crit = [final_criteria(t) for t in finals[setting]]
@@ -146,7 +147,7 @@ def summary_lines(results: Path, params_tau: float, params_of: dict[str, float])
         lines.append(f"{setting:17s} {len(taus):5d}  {taus.mean():8.3f} {sd:6.3f} {taus.min():6.3f} {taus.max():6.3f}  "
                      f"{np.mean([c['sparse_tau'] for c in crit]):6.3f}  {np.mean([c['p_top10'] for c in crit]):6.3f}  "
                      f"{np.mean([c['tau_loss'] for c in crit]):8.3f}  "
-                     + (f"{np.mean(pair):9.3f}" if pair else f"{'-':>9s}") + f"  {with_params:7.3f}  "
+                     + (f"{np.mean(pair):9.3f}" if pair else f"{'-':>9s}") + f"  {with_params:8.3f}  "
                      + (f"{_seeds_ensemble_tau(finals[setting]):10.3f}" if len(finals[setting]) > 1 else f"{'-':>10s}"))
     return lines
 
@@ -193,15 +194,20 @@ def check_done(name: str, epochs_file: Path, final_file: Path, args: argparse.Na
             raise SystemExit(f"{final_file} has no per-epoch file {epochs_file.name} beside it: remove it to retrain")
 
 
-def params_baseline(args: argparse.Namespace) -> tuple[float, dict[str, float]]:
-    """Kendall tau of params alone on the final cells, and each final cell's params."""
+def params_baseline(args: argparse.Namespace) -> float:
+    """Kendall tau of params alone on the final cells."""
+    archs, truth, _ = truth_sample(str(Path(args.truth).resolve()), "nb201", "test-accuracy", args.final_archs)
+    params = cell_params(archs)
+    return C.kendall_tau(np.array([params[a] for a in archs]), truth)
+
+
+def cell_params(archs: list[str]) -> dict[str, float]:
+    """Each NB201 cell's parameter count at the benchmark's macro."""
     from archscore.spaces import get_space
 
     space = get_space("nb201")
-    archs, truth, _ = truth_sample(str(Path(args.truth).resolve()), "nb201", "test-accuracy", args.final_archs)
     params, _ = space.costs_many([space.parse(a) for a in archs], space.macro(**MACRO))
-    params = np.asarray(params, dtype=np.float64)
-    return C.kendall_tau(params, truth), dict(zip(archs, params.tolist()))
+    return dict(zip(archs, np.asarray(params, dtype=np.float64).tolist()))
 
 
 def main() -> None:
@@ -245,7 +251,7 @@ def main() -> None:
                 crit = final_criteria(pq.read_table(final_file))
                 print(f"{name} final on {args.final_archs} cells: " + ", ".join(f"{k} {v:.3f}" for k, v in crit.items()),
                       flush=True)
-    print("\n".join(summary_lines(results, *params_baseline(args))))
+    print("\n".join(summary_lines(results, params_baseline(args))))
 
 
 if __name__ == "__main__":
