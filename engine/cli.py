@@ -556,9 +556,36 @@ def evaluate(results_path: tuple[str, ...], truth_path: str, metric: str | None,
     click.echo(f"wrote {criteria_path} and {report}")
 
 
+def _members_from(paths: tuple[str, ...], members: tuple[str, ...], read: Any) -> Any:
+    """The rows of ``members`` from every results location, each member from exactly one of them:
+    a member in two would leave which scores were ranked to the order of the options.
+
+    Raises:
+        ValueError: a member has rows in more than one location.
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    tables = [read(p) for p in paths]
+    if len(tables) == 1:
+        return tables[0]
+    where: dict[str, list[str]] = {}
+    for path, table in zip(paths, tables):
+        for m in set(table.column("estimator").unique().to_pylist()) & set(members):
+            where.setdefault(m, []).append(path)
+    twice = {m: ps for m, ps in where.items() if len(ps) > 1}
+    if twice:
+        raise ValueError("each ensemble member must come from one --results; "
+                         + "; ".join(f"{m} is in {' and '.join(ps)}" for m, ps in sorted(twice.items())))
+    picked = [t.filter(pc.is_in(t["estimator"], pa.array(list(members)))) for t in tables]
+    first = picked[0].schema.metadata
+    return pa.concat_tables([t.replace_schema_metadata(first) for t in picked])
+
+
 @main.command()
-@click.option("--results", "results_path", required=True,
-              help="A finished sweep's output (or a results Parquet file / NASLib zc json) holding the members.")
+@click.option("--results", "results_paths", required=True, multiple=True,
+              help="A finished sweep's output (or a results Parquet file / NASLib zc json) holding the members; "
+                   "repeatable: members from several sweeps of the same architectures, each member in one of them.")
 @click.option("--preset", help="A published aggregation: az_nas (the four AZ-NAS proxies' log ranks), te_nas (dense rank "
                                "sum of te_nas_ntk and te_nas_lr); sets "
                                "--members, --method and --name.")
@@ -572,7 +599,7 @@ def evaluate(results_path: tuple[str, ...], truth_path: str, metric: str | None,
 @click.option("--out", required=True, type=click.Path(dir_okay=False),
               help="Parquet file for the ensemble's rows (results schema); evaluate it with "
                    "`evaluate --results RUN --results OUT`.")
-def ensemble(results_path: str, preset: str | None, members: str | None, name: str | None, method: str,
+def ensemble(results_paths: tuple[str, ...], preset: str | None, members: str | None, name: str | None, method: str,
              directions: tuple[str, ...], out: str) -> None:
     """Zero-label rank aggregation of scored estimators over the scored population, per seed."""
     import io
@@ -584,7 +611,8 @@ def ensemble(results_path: str, preset: str | None, members: str | None, name: s
     from archscore.engine.evaluation.ensemble import preset as preset_ensemble
     from archscore.engine.evaluation.files import check_output_location, read_results_file
 
-    _check_exists(results_path, "--results")
+    for path in results_paths:
+        _check_exists(path, "--results")
     with _user_errors():
         check_output_location(out)
         if preset and members:
@@ -600,8 +628,8 @@ def ensemble(results_path: str, preset: str | None, members: str | None, name: s
         bad = {k: v for k, v in given.items() if v not in ("higher", "lower")}
         if bad:
             raise ValueError(f"--direction takes NAME=higher or NAME=lower; got {bad}")
-        table = rank_aggregate(read_results_file(results_path), spec, {k: v == "higher" for k, v in given.items()},
-                               source=results_path)
+        table = rank_aggregate(_members_from(results_paths, spec.members, read_results_file), spec,
+                               {k: v == "higher" for k, v in given.items()}, source=", ".join(results_paths))
     buf = io.BytesIO()
     pq.write_table(table, buf)
     write_atomic(out, buf.getvalue())

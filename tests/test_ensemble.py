@@ -122,6 +122,26 @@ def test_cli_writes_rows_that_evaluate_reads_beside_the_sweep(published, tmp_pat
     assert r.exit_code == 1 and "at least two members" in r.output
 
 
+def test_cli_takes_members_from_several_results_each_from_one(published, tmp_path):
+    _, results = published
+    a, b = tmp_path / "a.parquet", tmp_path / "b.parquet"
+    pq.write_table(results.filter(pc.is_in(results["estimator"], pa.array(["jacob_cov", "naswot"]))), a)
+    pq.write_table(results.filter(pc.is_in(results["estimator"], pa.array(["synflow", "flops", "naswot"]))), b)
+    whole, split = tmp_path / "whole.parquet", tmp_path / "split.parquet"
+    members = ["--members", "jacob_cov,synflow,flops", "--name", "zl3"]
+    r = CliRunner().invoke(main, ["ensemble", "--results", str(tmp_path / "all.parquet"), *members, "--out", str(whole)])
+    assert r.exit_code == 2  # not there
+    pq.write_table(results, tmp_path / "all.parquet")
+    r = CliRunner().invoke(main, ["ensemble", "--results", str(tmp_path / "all.parquet"), *members, "--out", str(whole)])
+    assert r.exit_code == 0, r.output
+    r = CliRunner().invoke(main, ["ensemble", "--results", str(a), "--results", str(b), *members, "--out", str(split)])
+    assert r.exit_code == 0, r.output
+    assert _scores(pq.read_table(split), "zl3") == _scores(pq.read_table(whole), "zl3")
+    r = CliRunner().invoke(main, ["ensemble", "--results", str(a), "--results", str(b), "--members", "naswot,flops",
+                                  "--name", "z", "--out", str(tmp_path / "z.parquet")])
+    assert r.exit_code == 1 and f"naswot is in {a} and {b}" in r.output
+
+
 def test_presets_name_the_published_aggregations():
     from archscore.engine.evaluation.ensemble import preset
 

@@ -290,3 +290,49 @@ def test_vkdnw_jacobian_by_backward_passes_equals_torch_func():
         names = [n for n, _ in net.named_parameters()][:20]
         fast, slow = element0_jacobian(net, state, names, x)[1], element0_jacobian_by_func(net, state, names, x)[1]
         torch.testing.assert_close(fast, slow, rtol=1e-4, atol=1e-5)
+
+
+def test_az_nas_float64_scores_a_rank_deficient_stem_the_reference_float32_may_turn_to_nan():
+    """A DARTS stem (3x3 conv on 3 channels: 27 taps) into 3C = 30 > 27 channels has zero
+    eigenvalues by construction; ``precision="float64"`` gives their exact entropy (0), restated here
+    in numpy float64 on the same re-initialised features."""
+    from archscore.estimators.zero_shot.az_nas_pass import kaiming_fan_in_state
+
+    space = get_space("darts")
+    macro = space.macro_type(C=10, N=1)
+    plan = ScoringPlan("darts", ("az_expressivity", "az_progressivity"), {"C": 10, "N": 1}, data="synthetic",
+                       batch_size=BATCH, estimator_config={"az_expressivity": {"precision": "float64"},
+                                                           "az_progressivity": {"precision": "float64"}})
+    arch = space.sample(1, np.random.default_rng(0))[0]
+    encodings = np.array([space.encode(arch)])
+    ours = {r["estimator"]: r for r in Scorer(plan).score(WorkBatch(0, SEED, encodings, 0)).to_pylist()}
+
+    torch.manual_seed(SEED)
+    net = space.build(arch, macro).train()
+    gen = torch.Generator().manual_seed(SEED)
+    state = kaiming_fan_in_state(net, gen)
+    inp = torch.randn((BATCH, 3, 32, 32), generator=gen)
+    net.load_state_dict(state)
+    with torch.no_grad():
+        feats = net.cell_features(inp)
+    assert feats[0].shape[1] == 30
+    ent = []
+    for f in feats:
+        z = f.permute(0, 2, 3, 1).reshape(-1, f.shape[1]).double().numpy()
+        z = z - z.mean(0, keepdims=True)
+        s = np.linalg.eigvalsh(z.T @ z / z.shape[0])
+        p = s / s.sum()
+        ent.append(float((-p * np.log(p + 1e-8)).sum()))
+    z = feats[0].permute(0, 2, 3, 1).reshape(-1, 30).double().numpy()
+    s = np.linalg.eigvalsh(np.cov(z.T))
+    assert s[2] < 1e-9 * s[-1] < s[3]  # 30 - 27 zero eigenvalues, up to float32 rounding of the features
+    assert ours["az_expressivity"]["status"] == "ok"
+    assert ours["az_expressivity"]["score"] == pytest.approx(np.sum(ent), rel=1e-6)
+    assert ours["az_progressivity"]["score"] == pytest.approx(np.min(np.diff(ent)), rel=1e-5, abs=1e-9)
+
+
+def test_az_nas_precision_option_is_validated():
+    from archscore.estimators.base import ESTIMATORS
+
+    with pytest.raises(ValueError, match="precision must be one of float32, float64"):
+        ESTIMATORS.get("az_expressivity")(precision="half")

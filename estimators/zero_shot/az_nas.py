@@ -4,7 +4,12 @@ authors sum over the population (``archscore ensemble --preset az_nas``).
 - ``az_expressivity``, ``az_progressivity``, ``az_trainability``: one shared pass (see
   :mod:`.az_nas_pass`) on the network re-initialised Kaiming-normal (fan-in) from the seed and a
   Gaussian batch of ``--data-batch-size`` images, as the authors' NB201 notebook runs it. Options:
-  ``input="data"`` scores the data batch instead; ``reinit=False`` keeps the build's weights.
+  ``input="data"`` scores the data batch instead; ``reinit=False`` keeps the build's weights;
+  ``precision="float64"`` takes the covariance eigenvalues in float64. The reference's float32
+  turns a rank-deficient feature map's zero eigenvalues slightly negative, the entropy NaN and the
+  score -inf. On NB201 this hits a few degenerate cells. A DARTS/NB301 network's stem (a 3x3
+  conv on 3 channels, 27 taps, into 3C channels, no ReLU) is rank-deficient by construction from
+  C=10, so the default scores every such network -inf. float64 gives the exact entropy there.
 - ``az_complexity``: FLOPs counting conv and linear layers only (xautodl's counter, whose values
   NB201's API publishes and the authors rank); unlike ``flops``, pooling is free, so it ties
   avg-pool, skip and none edges.
@@ -18,6 +23,7 @@ from ..base import ESTIMATORS
 from .suite import ZeroShotEstimator
 
 INPUTS = ("gaussian", "data")
+PRECISIONS = ("float32", "float64")
 
 
 def input_and_reinit(owner: str, input: str, reinit: bool | str) -> tuple[bool, dict[str, object]]:
@@ -37,13 +43,16 @@ class _AzNasComponent(ZeroShotEstimator):
     needs = frozenset({"az_nas"})
     component = ""
 
-    def __init__(self, input: str = "gaussian", reinit: bool = True) -> None:
+    def __init__(self, input: str = "gaussian", reinit: bool = True, precision: str = "float32") -> None:
         """Raises:
-            ValueError: ``input`` is not ``gaussian`` or ``data``.
+            ValueError: ``input`` is not ``gaussian`` or ``data``, or ``precision`` not ``float32`` or ``float64``.
         """
+        if precision not in PRECISIONS:
+            raise ValueError(f"{type(self).__name__} option precision must be one of {', '.join(PRECISIONS)}; "
+                             f"got {precision!r}")
         reinit, config = input_and_reinit(type(self).__name__, input, reinit)
-        super().__init__(**config)
-        self.variant = (input, reinit)
+        super().__init__(**config, **({"precision": precision} if precision != "float32" else {}))
+        self.variant = (input, reinit, precision)
         self.needs_data = input == "data"
 
     def compute(self, sig):

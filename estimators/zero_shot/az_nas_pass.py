@@ -72,8 +72,9 @@ def seeded_state_and_input(model: nn.Module, x: torch.Tensor | None, input_shape
 
 
 def az_nas_pass(model: nn.Module, x: torch.Tensor | None, input_shape: tuple[int, ...], batch: int,
-                seed: int, reinit: bool = True) -> dict[str, float]:
-    """Expressivity, progressivity and trainability of one network (see the module docstring).
+                seed: int, reinit: bool = True, precision: str = "float32") -> dict[str, float]:
+    """Expressivity, progressivity and trainability of one network (see the module docstring);
+    ``precision`` is the dtype of the covariance and its eigenvalues (the reference: float32).
 
     Raises:
         ValueError: the network has no ``cell_features``.
@@ -89,7 +90,7 @@ def az_nas_pass(model: nn.Module, x: torch.Tensor | None, input_shape: tuple[int
     scores = []
     for f in feats:
         b, c, h, w = f.shape
-        flat = f.detach().permute(0, 2, 3, 1).reshape(b * h * w, c)
+        flat = f.detach().permute(0, 2, 3, 1).reshape(b * h * w, c).to(getattr(torch, precision))
         flat = flat - flat.mean(dim=0, keepdim=True)
         s = torch.linalg.eigvalsh(flat.T @ flat / flat.shape[0])
         p = s / s.sum()

@@ -118,9 +118,10 @@ class ZeroShotGroup(EstimatorGroup):
         sig.swap = {n: swap_pass(model, x[:n]) for n in sizes}
 
     def _pass_az_nas(self, model, x, y, needs, seed, sig) -> None:
-        for source, reinit in sorted({e.variant for e in self._using("az_nas")}):
-            sig.az_nas[source, reinit] = az_nas_pass(model, x if source == "data" else None, self.ctx.input_shape,
-                                                     self.ctx.data_batch_size, seed, reinit=reinit)
+        for source, reinit, precision in sorted({e.variant for e in self._using("az_nas")}):
+            sig.az_nas[source, reinit, precision] = az_nas_pass(
+                model, x if source == "data" else None, self.ctx.input_shape, self.ctx.data_batch_size, seed,
+                reinit=reinit, precision=precision)
 
     def _pass_conv_linear_flops(self, model, x, y, needs, seed, sig) -> None:
         sig.conv_linear_flops = conv_linear_flops(model, self.ctx.input_shape)
