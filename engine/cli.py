@@ -561,18 +561,28 @@ def _members_from(paths: tuple[str, ...], members: tuple[str, ...], read: Any) -
     a member in two would leave which scores were ranked to the order of the options.
 
     Raises:
-        ValueError: a member has rows in more than one location.
+        ValueError: a location given twice, a member in no location or in more than one.
     """
     import pyarrow as pa
     import pyarrow.compute as pc
 
+    repeated = sorted({p for p in paths if paths.count(p) > 1})
+    if repeated:
+        raise ValueError(f"--results {', '.join(repeated)} given more than once")
     tables = [read(p) for p in paths]
     if len(tables) == 1:
         return tables[0]
     where: dict[str, list[str]] = {}
+    present: set[str] = set()
     for path, table in zip(paths, tables):
-        for m in set(table.column("estimator").unique().to_pylist()) & set(members):
+        names = set(table.column("estimator").unique().to_pylist())
+        present |= names
+        for m in names & set(members):
             where.setdefault(m, []).append(path)
+    absent = [m for m in members if m not in where]
+    if absent:
+        raise ValueError(f"no rows of {', '.join(absent)} in any --results (estimators there: "
+                         f"{', '.join(sorted(present)) or 'none'})")
     twice = {m: ps for m, ps in where.items() if len(ps) > 1}
     if twice:
         raise ValueError("each ensemble member must come from one --results; "

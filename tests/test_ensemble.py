@@ -140,6 +140,12 @@ def test_cli_takes_members_from_several_results_each_from_one(published, tmp_pat
     r = CliRunner().invoke(main, ["ensemble", "--results", str(a), "--results", str(b), "--members", "naswot,flops",
                                   "--name", "z", "--out", str(tmp_path / "z.parquet")])
     assert r.exit_code == 1 and f"naswot is in {a} and {b}" in r.output
+    r = CliRunner().invoke(main, ["ensemble", "--results", str(a), "--results", str(b), "--members", "naswot,snip",
+                                  "--name", "z", "--out", str(tmp_path / "z.parquet")])
+    assert r.exit_code == 1 and "no rows of snip in any --results (estimators there: flops, jacob_cov" in r.output
+    r = CliRunner().invoke(main, ["ensemble", "--results", str(a), "--results", str(a), *members,
+                                  "--out", str(tmp_path / "z.parquet")])
+    assert r.exit_code == 1 and "given more than once" in r.output
 
 
 def test_presets_name_the_published_aggregations():

@@ -5,12 +5,12 @@ authors sum over the population (``archscore ensemble --preset az_nas``).
   :mod:`.az_nas_pass`) on the network re-initialised Kaiming-normal (fan-in) from the seed and a
   Gaussian batch of ``--data-batch-size`` images, as the authors' NB201 notebook runs it. Options:
   ``input="data"`` scores the data batch instead; ``reinit=False`` keeps the build's weights;
-  ``precision="float64"`` takes the covariance eigenvalues in float64. The reference's float32
-  turns a rank-deficient feature map's zero eigenvalues slightly negative, the entropy NaN and the
-  score -inf. On NB201 that is 622 of the 6,466 isomorphism classes (Gaussian batch of 32; six of
-  them checked are finite in float64). A DARTS/NB301 network's stem (a 3x3 conv on 3 channels,
-  27 taps, into 3C channels, no ReLU) is rank-deficient by construction from C=10, so the default
-  scores every such network -inf; float64 gives the exact entropy there.
+  ``precision="float64"`` takes the covariance eigenvalues in float64. The reference's float32 can
+  turn a rank-deficient feature map's zero eigenvalues slightly negative, the entropy NaN and the
+  score -inf (measured here: 622 of NB201's 6,466 isomorphism classes, 617 of them finite in
+  float64; all 725 of NASLib's NB301 networks at C=32, whose DARTS stem maps 27 input taps to 96
+  channels without a ReLU). float64 ranks NB301 far better and NB201 no better, see
+  docs/estimators.md.
 - ``az_complexity``: FLOPs counting conv and linear layers only (xautodl's counter, whose values
   NB201's API publishes and the authors rank); unlike ``flops``, pooling is free, so it ties
   avg-pool, skip and none edges.
