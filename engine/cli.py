@@ -556,42 +556,6 @@ def evaluate(results_path: tuple[str, ...], truth_path: str, metric: str | None,
     click.echo(f"wrote {criteria_path} and {report}")
 
 
-def _members_from(paths: tuple[str, ...], members: tuple[str, ...], read: Any) -> Any:
-    """The rows of ``members`` from every results location, each member from exactly one of them:
-    a member in two would leave which scores were ranked to the order of the options.
-
-    Raises:
-        ValueError: a location given twice, a member in no location or in more than one.
-    """
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    repeated = sorted({p for p in paths if paths.count(p) > 1})
-    if repeated:
-        raise ValueError(f"--results {', '.join(repeated)} given more than once")
-    tables = [read(p) for p in paths]
-    if len(tables) == 1:
-        return tables[0]
-    where: dict[str, list[str]] = {}
-    present: set[str] = set()
-    for path, table in zip(paths, tables):
-        names = set(table.column("estimator").unique().to_pylist())
-        present |= names
-        for m in names & set(members):
-            where.setdefault(m, []).append(path)
-    absent = [m for m in members if m not in where]
-    if absent:
-        raise ValueError(f"no rows of {', '.join(absent)} in any --results (estimators there: "
-                         f"{', '.join(sorted(present)) or 'none'})")
-    twice = {m: ps for m, ps in where.items() if len(ps) > 1}
-    if twice:
-        raise ValueError("each ensemble member must come from one --results; "
-                         + "; ".join(f"{m} is in {' and '.join(ps)}" for m, ps in sorted(twice.items())))
-    picked = [t.filter(pc.is_in(t["estimator"], pa.array(list(members)))) for t in tables]
-    first = picked[0].schema.metadata
-    return pa.concat_tables([t.replace_schema_metadata(first) for t in picked])
-
-
 @main.command()
 @click.option("--results", "results_paths", required=True, multiple=True,
               help="A finished sweep's output (or a results Parquet file / NASLib zc json) holding the members; "
@@ -619,7 +583,7 @@ def ensemble(results_paths: tuple[str, ...], preset: str | None, members: str | 
     from archscore._core import write_atomic
     from archscore.engine.evaluation.ensemble import Ensemble, ensemble_of, rank_aggregate
     from archscore.engine.evaluation.ensemble import preset as preset_ensemble
-    from archscore.engine.evaluation.files import check_output_location, read_results_file
+    from archscore.engine.evaluation.files import check_output_location, read_members
 
     for path in results_paths:
         _check_exists(path, "--results")
@@ -638,7 +602,7 @@ def ensemble(results_paths: tuple[str, ...], preset: str | None, members: str | 
         bad = {k: v for k, v in given.items() if v not in ("higher", "lower")}
         if bad:
             raise ValueError(f"--direction takes NAME=higher or NAME=lower; got {bad}")
-        table = rank_aggregate(_members_from(results_paths, spec.members, read_results_file), spec,
+        table = rank_aggregate(read_members(results_paths, spec.members), spec,
                                {k: v == "higher" for k, v in given.items()}, source=", ".join(results_paths))
     buf = io.BytesIO()
     pq.write_table(table, buf)

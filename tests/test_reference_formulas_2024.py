@@ -294,8 +294,8 @@ def test_vkdnw_jacobian_by_backward_passes_equals_torch_func():
 
 def test_az_nas_float64_scores_a_rank_deficient_stem_the_reference_float32_may_turn_to_nan():
     """A DARTS stem (3x3 conv on 3 channels: 27 taps) into 3C = 30 > 27 channels has zero
-    eigenvalues by construction; ``precision="float64"`` gives their exact entropy (0), restated here
-    in numpy float64 on the same re-initialised features."""
+    eigenvalues by construction; ``precision="float64"`` scores it without float32's negative
+    eigenvalues, restated here in numpy float64 on the same re-initialised features."""
     from archscore.estimators.zero_shot.az_nas_pass import kaiming_fan_in_state
 
     space = get_space("darts")

@@ -67,7 +67,45 @@ def read_results_files(paths: str | Sequence[str], dataset: str = "cifar10", spa
         ValueError: nothing at a path.
     """
     paths = [paths] if isinstance(paths, str) else list(paths)
-    tables = [read_results_file(p, dataset, space) for p in paths]
+    return _concat([read_results_file(p, dataset, space) for p in paths])
+
+
+def read_members(paths: Sequence[str], members: Sequence[str]) -> pa.Table:
+    """The rows of ``members`` (an ensemble's) from every named results location, each member from
+    exactly one of them: a member in two would leave which scores are ranked to the order of the options.
+
+    Raises:
+        ValueError: nothing at a path, a location given twice, a member in no location or in more than one.
+    """
+    import pyarrow.compute as pc
+
+    paths = list(paths)
+    repeated = sorted({p for p in paths if paths.count(p) > 1})
+    if repeated:
+        raise ValueError(f"--results {', '.join(repeated)} given more than once")
+    tables = [read_results_file(p) for p in paths]
+    if len(tables) == 1:
+        return tables[0]
+    where: dict[str, list[str]] = {}
+    present: set[str] = set()
+    for path, table in zip(paths, tables):
+        names = set(table.column("estimator").unique().to_pylist())
+        present |= names
+        for m in names & set(members):
+            where.setdefault(m, []).append(path)
+    absent = [m for m in members if m not in where]
+    if absent:
+        raise ValueError(f"no rows of {', '.join(absent)} in any --results (estimators there: "
+                         f"{', '.join(sorted(present)) or 'none'})")
+    twice = {m: ps for m, ps in where.items() if len(ps) > 1}
+    if twice:
+        raise ValueError("each ensemble member must come from one --results; "
+                         + "; ".join(f"{m} is in {' and '.join(ps)}" for m, ps in sorted(twice.items())))
+    return _concat([t.filter(pc.is_in(t["estimator"], pa.array(list(members)))) for t in tables])
+
+
+def _concat(tables: list[pa.Table]) -> pa.Table:
+    """Results tables as one, under the first one's schema metadata (its run config)."""
     if len(tables) == 1:
         return tables[0]
     first = tables[0].schema.metadata

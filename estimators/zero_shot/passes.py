@@ -67,7 +67,7 @@ class Signals:
     gradsign: float | None = None
     #: samples -> distinct sample-wise activation patterns of the ReLU outputs of that many samples (SWAP)
     swap: dict[int, float] = field(default_factory=dict)
-    #: (input, reinit) -> AZ-NAS's expressivity, progressivity and trainability
+    #: (input, reinit, precision) -> AZ-NAS's expressivity, progressivity and trainability
     az_nas: dict[tuple[str, bool, str], dict[str, float]] = field(default_factory=dict)
     #: conv and linear FLOPs per image in millions (xautodl's counter; AZ-NAS's complexity)
     conv_linear_flops: float | None = None
