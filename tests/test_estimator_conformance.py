@@ -19,6 +19,8 @@ NAMES = list_estimators()
 BATCH = 8
 TINY = {"C": 4, "N": 1}
 NEEDS_SUPERNET = {"oneshot", "oneshot_loss"}
+# the cached checkpoints below live here; the folder is removed when the test session ends
+SCRATCH = tempfile.TemporaryDirectory(prefix="archscore-conformance-")
 
 
 @functools.lru_cache(maxsize=None)
@@ -50,7 +52,7 @@ def tiny_supernet(space_name: str = "nb201") -> str:
                               Heuristics(epochs=1, batch_size=64),
                               load_images(DataSpec.parse("synthetic"), 10, (3, 32, 32)), "synthetic", (3, 32, 32))
     trainer.train_epoch()
-    path = Path(tempfile.mkdtemp(prefix="archscore-supernet-")) / "checkpoint.pt"
+    path = Path(tempfile.mkdtemp(prefix="supernet-", dir=SCRATCH.name)) / "checkpoint.pt"
     torch.save(trainer.state(), path)
     return str(path)
 
@@ -63,7 +65,7 @@ def tiny_predictor(space_name: str = "nb201") -> str:
     space = get_space(space_name)
     archs = [space.decode(e) for e in items_for(space_name)]
     y = [space.params(a, space.macro()) for a in archs]
-    path = Path(tempfile.mkdtemp(prefix="archscore-predictor-"))
+    path = Path(tempfile.mkdtemp(prefix="predictor-", dir=SCRATCH.name))
     PREDICTORS.get("gbt")(space=space_name, max_iter=5).fit(archs, y).save(path)
     return str(path)
 
